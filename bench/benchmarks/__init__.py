@@ -1,0 +1,1 @@
+"""Long-running measurement scripts whose printed output the README quotes."""

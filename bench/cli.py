@@ -1,0 +1,208 @@
+"""The command line: ``python -m bench run | report | list``.
+
+Every mistake of the user ends in one line on stderr and a non-zero exit (2 for usage
+errors, 1 for data or run errors); ``--debug`` shows the traceback instead.
+"""
+
+from __future__ import annotations
+
+import argparse
+import difflib
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+import torch
+
+from datasets import DatasetError
+
+EXIT_USAGE, EXIT_FAILURE = 2, 1
+
+
+class UsageError(Exception):
+    """Bad command-line input; the message is one line."""
+
+
+class OneLineParser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # argparse prints usage over several lines otherwise
+        raise UsageError(message)
+
+
+def choose(kind: str, value: str, valid: list[str]) -> str:
+    if value in valid:
+        return value
+    close = difflib.get_close_matches(value, valid, n=1)
+    hint = f" (did you mean {close[0]!r}?)" if close else ""
+    raise UsageError(f"unknown {kind} {value!r}{hint}; valid {kind}s: {', '.join(valid)}")
+
+
+def parse_names(kind: str, text: str, valid: list[str]) -> list[str]:
+    names = [n.strip() for n in text.split(",") if n.strip()]
+    if not names:
+        raise UsageError(f"no {kind} given; valid {kind}s: {', '.join(valid)}")
+    if len(set(names)) != len(names):
+        raise UsageError(f"a {kind} is repeated in {text!r}")
+    return [choose(kind, n, valid) for n in names]
+
+
+def parse_seeds(text: str) -> list[int]:
+    """'0,1,2' or '0-2' (or a mix) -> distinct non-negative integers."""
+    seeds: list[int] = []
+    for part in (p.strip() for p in text.split(",")):
+        try:
+            if "-" in part[1:]:
+                low, high = (int(x) for x in part.split("-", 1))
+                if high < low:
+                    raise ValueError
+                seeds.extend(range(low, high + 1))
+            else:
+                seeds.append(int(part))
+        except ValueError:
+            raise UsageError(f"bad seed list {text!r}: give integers like 0,1,2 or a range like 0-2") from None
+    if any(s < 0 for s in seeds):
+        raise UsageError(f"bad seed list {text!r}: seeds must be non-negative")
+    if len(set(seeds)) != len(seeds):
+        raise UsageError(f"bad seed list {text!r}: a seed is repeated")
+    return seeds
+
+
+def resolve_device(name: str) -> torch.device:
+    name = choose("device", name, ["auto", "cpu", "cuda"])
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise UsageError("--device cuda was asked for but no CUDA device is available; use --device cpu or auto")
+    return torch.device(name)
+
+
+def writable_folder(path: str) -> Path:
+    """``path`` as a folder we can write into, created if needed."""
+    folder = Path(path)
+    if folder.exists() and not folder.is_dir():
+        raise UsageError(f"output folder {folder} is a file; give a folder with --out")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".write-test-"):
+            pass
+    except OSError as exc:
+        raise UsageError(f"cannot write to output folder {folder} ({exc.strerror or exc}); choose another with --out")
+    return folder
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from bench.suites import MODELS, PROFILES, SUITES
+
+    parser = OneLineParser(prog="python -m bench", description="InfoGAN disentanglement benchmark")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks")
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
+
+    run = commands.add_parser("run", help="train and evaluate every (suite, model, seed), then write the tables")
+    run.add_argument("--suite", required=True, help=f"comma-separated suites: {', '.join(SUITES)}")
+    run.add_argument("--models", default="infogan,gan", help=f"comma-separated models: {', '.join(MODELS)}")
+    run.add_argument("--seeds", default="0", help="seeds, e.g. 0,1,2 or 0-2 (default 0)")
+    run.add_argument("--profile", default="paper", help=f"training profile: {', '.join(PROFILES)} (default paper)")
+    run.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda")
+    run.add_argument("--precision", default="fp32", help="fp32 or bf16 (autocast, fp32 master weights)")
+    run.add_argument("--data-dir", default=None, help="dataset folder (default $BENCH_DATA_DIR, then the user cache)")
+    run.add_argument("--out", default="results", help="output folder (default results)")
+    run.add_argument("--force", action="store_true", help="train again runs that have already ended")
+    run.add_argument("--no-progress", action="store_true", help="no progress bars")
+    run.add_argument("--debug", action="store_true", help="show tracebacks")
+
+    report = commands.add_parser("report", help="rebuild the tables and figures from the run records")
+    report.add_argument("--out", default="results", help="output folder (default results)")
+    report.add_argument("--debug", action="store_true", help="show tracebacks")
+
+    commands.add_parser("list", help="list suites, models, profiles and metrics")
+    return parser
+
+
+def command_list() -> int:
+    from bench.suites import MODELS, SUITES
+    from metrics import METRICS
+
+    print("suites:")
+    for suite in SUITES.values():
+        print(f"  {suite.name:10s} {suite.description}")
+        for profile in suite.profiles.values():
+            print(f"    profile {profile.name:7s} {profile.description}")
+    print("models:")
+    for name, mutual_info in MODELS.items():
+        print(f"  {name:10s} " + ("InfoGAN: G trained with the MI term" if mutual_info
+                                  else "GAN baseline: same nets, Q trained on detached fakes, no MI gradient to G"))
+    print("metrics:")
+    for info in METRICS.values():
+        print(f"  {info.name:18s} {info.description}")
+    return 0
+
+
+def command_run(args: argparse.Namespace) -> int:
+    from bench.aggregate import write_report
+    from bench.runner import RunOptions, Runner, plan_runs
+    from bench.suites import MODELS, SUITES
+    from models.infogan import PRECISIONS
+
+    suites = parse_names("suite", args.suite, list(SUITES))
+    models = parse_names("model", args.models, list(MODELS))
+    seeds = parse_seeds(args.seeds)
+    for suite in suites:
+        choose("profile", args.profile, list(SUITES[suite].profiles))
+    precision = choose("precision", args.precision, list(PRECISIONS))
+    device = resolve_device(args.device)
+    out = writable_folder(args.out)
+
+    plan = plan_runs(suites, models, seeds, args.profile)
+    iterations = SUITES[suites[0]].profiles[args.profile].train.iterations
+    print(f"Plan: {len(plan)} run(s) = suites {','.join(suites)} x models {','.join(models)} x seeds "
+          f"{','.join(map(str, seeds))}; profile {args.profile} ({iterations} iterations each); "
+          f"device {device}, precision {precision}; output {out}", flush=True)
+    options = RunOptions(out=out, device=device, precision=precision, data_dir=args.data_dir,
+                         force=args.force, progress=not args.no_progress)
+    outcomes = Runner(options).run_all(plan)
+    runs, _ = write_report(out)
+    print(f"Tables: {out / 'tables' / 'runs.csv'}, {out / 'tables' / 'comparison.csv'}")
+    failed = [o for o in outcomes if o.status == "failed"]
+    if failed:
+        print(f"{len(failed)} run(s) failed: " + "; ".join(f"{o.spec.label}: {o.reason}" for o in failed),
+              file=sys.stderr)
+        return EXIT_FAILURE
+    return 0
+
+
+def command_report(args: argparse.Namespace) -> int:
+    from bench.aggregate import write_report
+
+    out = Path(args.out)
+    if not (out / "runs").is_dir():
+        raise UsageError(f"no run records under {out / 'runs'}; run 'python -m bench run' first or pass --out")
+    runs, comparison = write_report(out)
+    print(f"{len(runs)} run(s); tables in {out / 'tables'}, figures in {out / 'figures'}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    from bench.runner import RunConflict
+
+    argv = sys.argv[1:] if argv is None else argv
+    debug = "--debug" in argv or bool(os.environ.get("BENCH_DEBUG"))
+    try:
+        args = build_parser().parse_args(argv)
+        if args.command == "list":
+            return command_list()
+        if args.command == "report":
+            return command_report(args)
+        return command_run(args)
+    except UsageError as exc:
+        if debug:
+            raise
+        print(f"bench: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except (DatasetError, RunConflict) as exc:
+        if debug:
+            raise
+        print(f"bench: error: {exc}", file=sys.stderr)
+        return EXIT_FAILURE
+    except KeyboardInterrupt:
+        print("bench: interrupted; run the same command again to resume", file=sys.stderr)
+        return 130

@@ -1,0 +1,175 @@
+"""The training loop: batches by index from an on-device uint8 dataset, logging every N steps.
+
+The loop never synchronises with the host between log points: step statistics are summed
+on the device and read once per ``log_every`` iterations. Its whole state (networks,
+optimisers, every RNG, the data order and the history) is one dict of tensors and plain
+values, loadable with ``torch.load(weights_only=True)``, so a run resumes exactly.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import time
+from typing import Callable
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from models.infogan import STEP_STATS, InfoGANStep, TrainConfig
+from models.latent import LatentSpec
+from models.networks import NetworkSpec, build_networks
+
+STATE_FORMAT = 1
+
+
+class TrainingDiverged(RuntimeError):
+    """A loss became NaN or infinite; ``iteration`` is the log point where it was seen."""
+
+    def __init__(self, iteration: int, reason: str):
+        super().__init__(f"diverged at iteration {iteration}: {reason}")
+        self.iteration, self.reason = iteration, reason
+
+
+def seed_everything(seed: int) -> None:
+    """Seed python's, numpy's and torch's global generators (all devices)."""
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def _numpy_state() -> list:
+    name, keys, pos, has_gauss, cached = np.random.get_state()
+    return [name, keys.tolist(), pos, has_gauss, cached]
+
+
+def _set_numpy_state(state: list) -> None:
+    name, keys, pos, has_gauss, cached = state
+    np.random.set_state((name, np.asarray(keys, dtype=np.uint32), pos, has_gauss, cached))
+
+
+class Trainer:
+    """Trains one InfoGAN or GAN on ``images`` (uint8 [N, C, H, W], already on ``device``)."""
+
+    def __init__(self, latent: LatentSpec, network: NetworkSpec, config: TrainConfig,
+                 images: torch.Tensor, device: torch.device, seed: int):
+        self.latent, self.network, self.config = latent, network, config
+        self.images, self.device, self.seed = images, device, seed
+        seed_everything(seed)
+        self.generator, self.discriminator = build_networks(latent.input_dim, latent.q_dim, network)
+        self.generator.to(device)
+        self.discriminator.to(device)
+        self.step = InfoGANStep(latent, self.generator, self.discriminator, config, device)
+        self.data_rng = torch.Generator(device=device).manual_seed(seed + 1)
+        self.latent_rng = torch.Generator(device=device).manual_seed(seed + 2)
+        self.permutation = torch.randperm(len(images), device=device, generator=self.data_rng)
+        self.position = 0
+        self.iteration = 0
+        self.history: list[dict] = []
+        self.wall_seconds = 0.0
+
+    # -- data ----------------------------------------------------------------------------
+    def next_batch(self) -> torch.Tensor:
+        """The next batch of the current epoch's permutation (a new permutation per epoch)."""
+        b = self.config.batch_size
+        if self.position + b > len(self.permutation):
+            self.permutation = torch.randperm(len(self.images), device=self.device, generator=self.data_rng)
+            self.position = 0
+        index = self.permutation[self.position:self.position + b]
+        self.position += b
+        return self.images[index]
+
+    # -- state ---------------------------------------------------------------------------
+    def state_dict(self) -> dict:
+        return {
+            "format": STATE_FORMAT,
+            "iteration": self.iteration,
+            "wall_seconds": self.wall_seconds,
+            "generator": self.generator.state_dict(),
+            "discriminator": self.discriminator.state_dict(),
+            "opt_g": self.step.opt_g.state_dict(),
+            "opt_d": self.step.opt_d.state_dict(),
+            "rng_torch": torch.get_rng_state(),
+            "rng_cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+            "rng_numpy": _numpy_state(),
+            "rng_python": list(random.getstate()[1]),
+            "rng_data": self.data_rng.get_state(),
+            "rng_latent": self.latent_rng.get_state(),
+            "permutation": self.permutation,
+            "position": self.position,
+            "history": self.history,
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        if state.get("format") != STATE_FORMAT:
+            raise ValueError(f"checkpoint format {state.get('format')} is not {STATE_FORMAT}")
+        self.generator.load_state_dict(state["generator"])
+        self.discriminator.load_state_dict(state["discriminator"])
+        self.step.opt_g.load_state_dict(state["opt_g"])
+        self.step.opt_d.load_state_dict(state["opt_d"])
+        torch.set_rng_state(state["rng_torch"])
+        if state["rng_cuda"] and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(state["rng_cuda"])
+        _set_numpy_state(state["rng_numpy"])
+        random.setstate((3, tuple(state["rng_python"]), None))
+        self.data_rng.set_state(state["rng_data"])
+        self.latent_rng.set_state(state["rng_latent"])
+        self.permutation = state["permutation"].to(self.device)
+        self.position = state["position"]
+        self.iteration = state["iteration"]
+        self.wall_seconds = state["wall_seconds"]
+        self.history = list(state["history"])
+
+    # -- loop ----------------------------------------------------------------------------
+    def _log_row(self, sums: torch.Tensor, count: int) -> dict:
+        means = (sums / count).tolist()
+        row = {"iteration": self.iteration, "wall_seconds": round(self.wall_seconds, 3)}
+        row.update(zip(STEP_STATS, means[: len(STEP_STATS)]))
+        for code, mean_loglik, entropy in zip(self.latent.codes, means[len(STEP_STATS):], self.latent.entropies()):
+            row[f"L_I/{code.name}"] = mean_loglik + entropy
+        bad = [k for k, v in row.items() if isinstance(v, float) and not math.isfinite(v)]
+        if bad:
+            raise TrainingDiverged(self.iteration, f"non-finite {', '.join(bad)}")
+        return row
+
+    def train(self, on_log: Callable[["Trainer", dict], dict | None] | None = None,
+              on_checkpoint: Callable[["Trainer"], None] | None = None,
+              progress: bool = True, description: str = "train") -> list[dict]:
+        """Train up to ``config.iterations``, from wherever the state says; returns the history.
+
+        ``on_log(trainer, row)`` runs at every log point and may return extra columns for the
+        row (an evaluation, say); ``on_checkpoint(trainer)`` runs every ``checkpoint_every``
+        iterations and at the end.
+        """
+        cfg = self.config
+        self.generator.train()
+        self.discriminator.train()
+        sums, count = None, 0
+        bar = tqdm(total=cfg.iterations, initial=self.iteration, desc=description, unit="it",
+                   disable=not progress, dynamic_ncols=True, leave=False)
+        start = time.perf_counter() - self.wall_seconds
+        try:
+            while self.iteration < cfg.iterations:
+                stats = self.step(self.next_batch(), self.latent_rng)
+                sums = stats if sums is None else sums + stats
+                count += 1
+                self.iteration += 1
+                bar.update(1)
+                if self.iteration % cfg.log_every == 0 or self.iteration == cfg.iterations:
+                    self.wall_seconds = time.perf_counter() - start
+                    row = self._log_row(sums, count)
+                    sums, count = None, 0
+                    if on_log is not None:
+                        row.update(on_log(self, row) or {})
+                        self.generator.train()
+                        self.discriminator.train()
+                    self.history.append(row)
+                    bar.set_postfix({k: f"{v:.3f}" for k, v in row.items() if k.startswith(("loss_d", "L_I"))})
+                if self.iteration % cfg.checkpoint_every == 0 or self.iteration == cfg.iterations:
+                    self.wall_seconds = time.perf_counter() - start
+                    if on_checkpoint is not None:
+                        on_checkpoint(self)
+        finally:
+            bar.close()
+        return self.history

@@ -1,0 +1,108 @@
+from dataclasses import replace
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from bench.suites import SUITES
+from models.infogan import InfoGANStep, TrainConfig
+from models.networks import build_networks
+from models.trainer import Trainer, TrainingDiverged
+
+SUITE = SUITES["mnist"]
+TINY = TrainConfig(iterations=6, batch_size=16, log_every=2, checkpoint_every=4)
+
+
+def _images(n=64):
+    return torch.randint(0, 256, (n, 1, 28, 28), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
+
+
+def _generator_gradients(mutual_info: bool):
+    """Gradients on G's weights of (G's training loss, its adversarial part, the MI term)."""
+    torch.manual_seed(0)
+    latent = SUITE.latent
+    G, D = build_networks(latent.input_dim, latent.q_dim, SUITE.network)
+    step = InfoGANStep(latent, G, D, replace(TINY, mutual_info=mutual_info), torch.device("cpu"))
+    rng = torch.Generator().manual_seed(1)
+    codes = latent.sample_codes(16, torch.device("cpu"), rng)
+    fake = G(latent.generator_input(latent.sample_noise(16, torch.device("cpu"), rng), codes))
+    params = list(G.parameters())
+    total, _ = step.generator_loss(fake, codes)
+    d_out, q_out = D(fake)
+    adversarial = F.binary_cross_entropy_with_logits(d_out, torch.ones_like(d_out))
+    mi_term = -latent.log_likelihoods(q_out, codes).mean(0).sum()
+    grads = [torch.autograd.grad(loss, params, retain_graph=True) for loss in (total, adversarial, mi_term)]
+    return [torch.cat([g.flatten() for g in gs]) for gs in grads]
+
+
+def test_gan_baseline_gives_the_generator_no_mi_gradient():
+    total, adversarial, mi_term = _generator_gradients(mutual_info=False)
+    assert mi_term.norm() > 1e-3  # the MI term does depend on G ...
+    torch.testing.assert_close(total, adversarial)  # ... but the GAN's G gradient is the adversarial one alone
+
+
+def test_infogan_generator_gets_the_weighted_mi_gradient():
+    total, adversarial, _ = _generator_gradients(mutual_info=True)
+    difference = (total - adversarial).norm() / adversarial.norm()
+    assert difference > 1e-2
+
+
+def test_q_loss_trains_the_shared_discriminator_body():
+    torch.manual_seed(0)
+    latent = SUITE.latent
+    G, D = build_networks(latent.input_dim, latent.q_dim, SUITE.network)
+    step = InfoGANStep(latent, G, D, replace(TINY, mutual_info=False), torch.device("cpu"))
+    codes = latent.sample_codes(16, torch.device("cpu"))
+    fake = G(latent.generator_input(latent.sample_noise(16, torch.device("cpu")), codes)).detach()
+    loss_q, _ = step.mi_loss(D(fake)[1], codes)
+    first_conv = D.body[0].weight
+    assert torch.autograd.grad(loss_q, first_conv)[0].norm() > 0
+
+
+def test_resume_reaches_the_same_iteration_and_weights():
+    images = _images()
+    straight = Trainer(SUITE.latent, SUITE.network, TINY, images, torch.device("cpu"), seed=3)
+    straight.train(progress=False)
+
+    saved = {}
+
+    class Killed(Exception):
+        pass
+
+    def checkpoint_then_die(trainer):
+        saved["state"] = trainer.state_dict()
+        raise Killed
+
+    first = Trainer(SUITE.latent, SUITE.network, TINY, images, torch.device("cpu"), seed=3)
+    with pytest.raises(Killed):
+        first.train(progress=False, on_checkpoint=checkpoint_then_die)
+    resumed = Trainer(SUITE.latent, SUITE.network, TINY, images, torch.device("cpu"), seed=3)
+    resumed.load_state_dict(saved["state"])
+    assert resumed.iteration == 4
+    resumed.train(progress=False)
+    assert resumed.iteration == straight.iteration == 6
+    assert [r["iteration"] for r in resumed.history] == [r["iteration"] for r in straight.history] == [2, 4, 6]
+    for a, b in zip(straight.history, resumed.history):
+        assert a.keys() == b.keys()
+        assert all(abs(a[k] - b[k]) < 1e-5 for k in a if k != "wall_seconds")
+    for a, b in zip(straight.generator.state_dict().values(), resumed.generator.state_dict().values()):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
+
+
+def test_same_seed_same_data_order_for_infogan_and_gan():
+    images = _images()
+    a = Trainer(SUITE.latent, SUITE.network, TINY, images, torch.device("cpu"), seed=5)
+    b = Trainer(SUITE.latent, SUITE.network, replace(TINY, mutual_info=False), images, torch.device("cpu"), seed=5)
+    assert torch.equal(a.next_batch(), b.next_batch())
+    for p, q in zip(a.generator.parameters(), b.generator.parameters()):
+        assert torch.equal(p, q)
+
+
+def test_non_finite_loss_stops_the_run():
+    images = _images()
+    trainer = Trainer(SUITE.latent, SUITE.network, TINY, images, torch.device("cpu"), seed=0)
+    with torch.no_grad():
+        trainer.discriminator.d_head.weight.fill_(float("nan"))
+    with pytest.raises(TrainingDiverged) as info:
+        trainer.train(progress=False)
+    assert info.value.iteration == 2 and "non-finite" in info.value.reason
