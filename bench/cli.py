@@ -1,4 +1,4 @@
-"""The command line: ``python -m bench run | report | list``.
+"""The command line: ``python -m bench run | report | figures | list``.
 
 Every mistake of the user ends in one line on stderr and a non-zero exit (2 for usage
 errors, 1 for data or run errors); ``--debug`` shows the traceback instead.
@@ -114,6 +114,15 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--out", default="results", help="output folder (default results)")
     report.add_argument("--debug", action="store_true", help="show tracebacks")
 
+    figures = commands.add_parser("figures", help="redraw a run's traversal figures from its checkpoint")
+    figures.add_argument("--run", required=True, help="run folder, e.g. results/runs/mnist/infogan/seed0")
+    figures.add_argument("--codes", default=None, help="comma-separated codes to traverse (default: all)")
+    figures.add_argument("--range", nargs=2, type=float, default=(-2.0, 2.0), metavar=("LOW", "HIGH"),
+                         help="values of a continuous code (default -2 2)")
+    figures.add_argument("--rows", type=int, default=10, help="fixed noise vectors, one per row (default 10)")
+    figures.add_argument("--steps", type=int, default=10, help="values of a continuous code (default 10)")
+    figures.add_argument("--debug", action="store_true", help="show tracebacks")
+
     commands.add_parser("list", help="list suites, models, profiles and metrics")
     return parser
 
@@ -177,7 +186,23 @@ def command_report(args: argparse.Namespace) -> int:
     if not (out / "runs").is_dir():
         raise UsageError(f"no run records under {out / 'runs'}; run 'python -m bench run' first or pass --out")
     runs, comparison = write_report(out)
-    print(f"{len(runs)} run(s); tables in {out / 'tables'}, figures in {out / 'figures'}")
+    print(f"{len(runs)} run(s); tables in {out / 'tables'}, figures in {out / 'figures'}, "
+          f"page {out / 'report.html'}")
+    return 0
+
+
+def command_figures(args: argparse.Namespace) -> int:
+    from bench.traversals import TraversalError, TraversalSettings, write_traversals
+
+    codes = None if args.codes is None else [c.strip() for c in args.codes.split(",") if c.strip()]
+    if codes == []:
+        raise UsageError("no code given to --codes")
+    settings = TraversalSettings(codes, args.range[0], args.range[1], args.rows, args.steps)
+    try:
+        paths = write_traversals(Path(args.run), settings)
+    except TraversalError as exc:
+        raise UsageError(str(exc)) from None
+    print(f"{len(paths)} figure(s): " + ", ".join(str(p) for p in paths))
     return 0
 
 
@@ -192,6 +217,8 @@ def main(argv: list[str] | None = None) -> int:
             return command_list()
         if args.command == "report":
             return command_report(args)
+        if args.command == "figures":
+            return command_figures(args)
         return command_run(args)
     except UsageError as exc:
         if debug:

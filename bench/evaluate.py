@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import torch
+from sklearn.metrics import confusion_matrix
 from torch import nn
 
-from metrics.clustering import ari, cluster_accuracy, nmi
+from metrics.clustering import ari, cluster_accuracy, matching, nmi
 from metrics.mutual_info import mi_lower_bound
 from models.latent import LatentSpec
 
@@ -37,11 +39,18 @@ def predict_categories(latent: LatentSpec, discriminator: nn.Module, images: tor
 
 
 def clustering_metrics(latent: LatentSpec, discriminator: nn.Module, images: torch.Tensor,
-                       labels: torch.Tensor) -> dict[str, float]:
-    """cluster_accuracy, NMI and ARI of Q's categorical code against the true labels."""
+                       labels: torch.Tensor) -> tuple[dict[str, float], pd.DataFrame]:
+    """cluster_accuracy, NMI and ARI of Q's categorical code against the true labels, and the
+    confusion matrix (rows: true label, columns: the label each category is matched to)."""
     pred = predict_categories(latent, discriminator, images)
     truth = labels.cpu().numpy()
-    return {"cluster_accuracy": cluster_accuracy(pred, truth), "nmi": nmi(pred, truth), "ari": ari(pred, truth)}
+    mapping = matching(pred, truth)
+    matched = np.array([mapping.get(int(p), -1) for p in pred])
+    classes = np.unique(truth)
+    confusion = pd.DataFrame(confusion_matrix(truth, matched, labels=classes), index=classes, columns=classes)
+    confusion.index.name = "label"
+    scores = {"cluster_accuracy": cluster_accuracy(pred, truth), "nmi": nmi(pred, truth), "ari": ari(pred, truth)}
+    return scores, confusion
 
 
 @torch.no_grad()

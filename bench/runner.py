@@ -11,8 +11,7 @@ from __future__ import annotations
 
 import io
 import platform
-import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -23,14 +22,20 @@ from tqdm.auto import tqdm
 
 import bench
 from bench import io as bio
-from bench.evaluate import categorical_index, clustering_metrics, mi_metrics
+from bench.battery import BatteryConfig, run_battery
+from bench.evaluate import categorical_index, clustering_metrics
+from bench.reference import Reference, classifier_reference, regressor_reference
 from bench.figures import traversal_figure
-from bench.suites import SUITES, Suite
+from bench.suites import SUITES, Profile, Suite
 from datasets import ImageSplit, load_dataset
+from datasets.registry import GROUND_TRUTH, load_ground_truth
 from models.sampling import traversal_inputs
+from models.infogan import TrainConfig
 from models.trainer import STATE_FORMAT, Trainer, TrainingDiverged
 
 CONFIG, HISTORY, METRICS, CHECKPOINT = "config.json", "history.csv", "metrics.json", "checkpoint.pt"
+CONFUSION = "confusion.csv"  # categorical code vs true labels, after matching
+MI_MATRIX = "mi_matrix.csv"  # code x factor mutual information (ground-truth suites)
 
 
 class RunConflict(Exception):
@@ -111,11 +116,37 @@ class Runner:
         self.options = options
         self._splits: dict[tuple[str, str], ImageSplit] = {}
         self._rate: float | None = None
+        self._references: dict[tuple, Reference] = {}
+        self._ground_truth: dict[str, object] = {}
+
+    def reference(self, suite: Suite, battery: BatteryConfig) -> Reference | None:
+        """The suite's reference (trained once; the classifier is cached under <out>/reference), or None."""
+        if not {"traversal", "frechet"} & set(suite.metrics):
+            return None
+        key = (suite.name, battery.reference_steps)
+        if key not in self._references:
+            if suite.dataset in GROUND_TRUTH:
+                self._references[key] = regressor_reference(self.ground_truth(suite.dataset), suite.attribute_factors)
+            else:
+                train = self.split(suite.dataset, suite.train_split)
+                test = self.split(suite.dataset, suite.test_split)
+                self._references[key] = classifier_reference(train, test, battery.reference_steps,
+                                                             self.options.out / "reference")
+        return self._references[key]
+
+    def ground_truth(self, dataset: str):
+        """The dataset's ground-truth object (factors, images for factors), loaded once."""
+        if dataset not in self._ground_truth:
+            self._ground_truth[dataset] = load_ground_truth(dataset, self.options.data_dir, self.options.download)
+        return self._ground_truth[dataset]
 
     def split(self, dataset: str, split: str) -> ImageSplit:
         key = (dataset, split)
         if key not in self._splits:
-            data = load_dataset(dataset, split, self.options.data_dir, self.options.download)
+            if dataset in GROUND_TRUTH:
+                data = self.ground_truth(dataset).as_split(split)
+            else:
+                data = load_dataset(dataset, split, self.options.data_dir, self.options.download)
             self._splits[key] = data.to(self.options.device)
         return self._splits[key]
 
@@ -157,24 +188,24 @@ class Runner:
         run_dir = spec.directory(options.out)
         identity = run_identity(spec, options)
         if options.force and run_dir.exists():
-            for name in (CONFIG, HISTORY, METRICS, CHECKPOINT):
+            for name in (CONFIG, HISTORY, METRICS, CHECKPOINT, CONFUSION, MI_MATRIX):
                 (run_dir / name).unlink(missing_ok=True)
         if self._check_folder(spec, run_dir, identity):
             stored = read_status(run_dir) or {}
             return RunOutcome(spec, "skipped", stored.get("reason", ""), stored.get("metrics", {}))
 
         train = self.split(suite.dataset, suite.train_split)
-        test = self.split(suite.dataset, suite.test_split)
-        test_images, test_labels = test.images[:profile.eval_limit], test.labels[:profile.eval_limit]
+        test = self.test_split(suite, profile)
+        test_images, test_labels = test.images, test.labels
         config = suite.train_config(spec.profile, spec.model, options.precision)
         trainer = Trainer(suite.latent, suite.network, config, train.images, options.device, spec.seed)
         self._resume(trainer, run_dir, identity)
         bio.write_json(run_dir / CONFIG, {
             "identity": identity, "device": str(options.device), "device_name": device_name(options.device),
             "versions": versions(), "dataset": {"name": suite.dataset, "train": len(train), "test": len(test_labels)},
-            "metric_settings": {"mi_samples": profile.mi_samples, "mi_seed": spec.seed + 1000,
-                                "eval_every": profile.eval_every, "clustering_split": suite.test_split,
-                                "clustering_images": len(test_labels)},
+            "metric_settings": {"parts": list(suite.metrics), "battery": asdict(profile.battery),
+                                "seed": spec.seed + profile.battery.seed_offset, "eval_every": profile.eval_every,
+                                "clustering_split": suite.test_split, "clustering_images": len(test_labels)},
         })
         has_categorical = categorical_index(suite.latent) is not None
         start_iteration, start_wall = trainer.iteration, trainer.wall_seconds
@@ -187,8 +218,8 @@ class Runner:
                            f"({1 / self._rate:.1f} it/s measured over the first {t.iteration - start_iteration} iterations)")
             due = profile.eval_every and (t.iteration % profile.eval_every == 0 or t.iteration == config.iterations)
             if due and has_categorical:
-                acc = clustering_metrics(suite.latent, t.discriminator, test_images, test_labels)
-                return {"test_accuracy": acc["cluster_accuracy"]}
+                scores, _ = clustering_metrics(suite.latent, t.discriminator, test_images, test_labels)
+                return {"test_accuracy": scores["cluster_accuracy"]}
             return {}
 
         try:
@@ -201,19 +232,55 @@ class Runner:
             bio.write_json(run_dir / METRICS, record)
             return RunOutcome(spec, "failed", str(exc))
 
-        started = time.perf_counter()
-        metrics: dict[str, float] = {}
-        if has_categorical:
-            metrics.update(clustering_metrics(suite.latent, trainer.discriminator, test_images, test_labels))
-        metrics.update(mi_metrics(suite.latent, trainer.generator, trainer.discriminator,
-                                  profile.mi_samples, options.device, spec.seed + 1000))
+        metrics = self.evaluate(spec, trainer, run_dir)
+        return RunOutcome(spec, "finished", metrics=metrics)
+
+    def test_split(self, suite: Suite, profile: Profile) -> ImageSplit:
+        """The suite's test split, cut to the profile's ``eval_limit``."""
+        test = self.split(suite.dataset, suite.test_split)
+        limit = profile.eval_limit
+        return ImageSplit(test.name, test.split, test.images[:limit], test.labels[:limit])
+
+    def evaluate(self, spec: RunSpec, trainer: Trainer, run_dir: Path) -> dict[str, float]:
+        """Run the suite's metric battery on a trained run; write metrics.json, confusion.csv, figures."""
+        suite = SUITES[spec.suite]
+        profile = suite.profiles[spec.profile]
+        battery = replace(profile.battery, heldout=replace(profile.battery.heldout, device=str(self.options.device)))
+        reference = self.reference(suite, battery)
+        ground_truth = self.ground_truth(suite.dataset) if suite.dataset in GROUND_TRUTH else None
+        result = run_battery(suite.metrics, suite.latent, trainer.generator, trainer.discriminator,
+                             self.test_split(suite, profile), reference, self.options.device, battery,
+                             spec.seed, ground_truth)
+        if reference is not None:
+            result.notes["reference"] = {"classifier_test_accuracy": reference.classifier_test_accuracy,
+                                         "attribute_r2": reference.attribute_r2}
+        if result.confusion is not None:
+            bio.write_text(run_dir / CONFUSION, result.confusion.to_csv())
+        if "mi_matrix" in result.notes:
+            matrix = result.notes["mi_matrix"]
+            frame = pd.DataFrame(matrix["values"], index=matrix["codes"], columns=matrix["factors"] or None)
+            frame.index.name = "code"
+            bio.write_text(run_dir / MI_MATRIX, frame.to_csv())
         self.write_traversals(trainer, suite, spec, run_dir / "figures", profile.traversal_rows)
         bio.write_json(run_dir / METRICS, {
             "status": "finished", "reason": "", "iteration": trainer.iteration,
-            "wall_seconds": trainer.wall_seconds, "eval_seconds": time.perf_counter() - started,
-            "metrics": metrics,
+            "wall_seconds": trainer.wall_seconds, "eval_seconds": sum(result.seconds.values()),
+            "metric_seconds": result.seconds, "metrics": result.metrics, "notes": result.notes,
         })
-        return RunOutcome(spec, "finished", metrics=metrics)
+        return result.metrics
+
+    def load_finished(self, spec: RunSpec) -> Trainer:
+        """The trainer of a finished run, restored from its checkpoint."""
+        suite, run_dir = SUITES[spec.suite], spec.directory(self.options.out)
+        if (read_status(run_dir) or {}).get("status") != "finished":
+            raise RunConflict(f"{run_dir} holds no finished run")
+        identity = bio.read_json(run_dir / CONFIG)["identity"]
+        config = TrainConfig(**identity["train"])
+        train = self.split(suite.dataset, suite.train_split)
+        trainer = Trainer(suite.latent, suite.network, config, train.images, self.options.device, spec.seed)
+        saved = torch.load(run_dir / CHECKPOINT, map_location=self.options.device, weights_only=True)
+        trainer.load_state_dict(saved["trainer"])
+        return trainer
 
     @staticmethod
     @torch.no_grad()

@@ -5,6 +5,7 @@ with gradient-boosted-tree importances, as computed in disentanglement_lib.
 from __future__ import annotations
 
 import numpy as np
+from joblib import Parallel, delayed
 from scipy.stats import entropy
 from sklearn.ensemble import GradientBoostingClassifier
 
@@ -59,26 +60,27 @@ def gbt_importance(
     factors_test: np.ndarray,
     n_estimators: int = 100,
     random_state: int = 0,
+    n_jobs: int = -1,
 ) -> tuple[np.ndarray, float, float]:
     """(R [D, K], mean train accuracy, mean test accuracy).
 
     One sklearn ``GradientBoostingClassifier`` (default settings, ``n_estimators`` trees)
     per factor, trained on all codes; column j of R is |feature_importances_| of model j.
+    The K fits run in ``n_jobs`` parallel processes (joblib; -1: one per core).
     """
     codes_train, factors_train = check_codes_factors(codes_train, factors_train, "_train")
     codes_test, factors_test = check_codes_factors(codes_test, factors_test, "_test")
     if codes_train.shape[1] != codes_test.shape[1] or factors_train.shape[1] != factors_test.shape[1]:
         raise ValueError("train and test arrays must have the same number of codes and of factors")
-    num_codes, num_factors = codes_train.shape[1], factors_train.shape[1]
-    importance = np.zeros((num_codes, num_factors))
-    train_acc, test_acc = [], []
-    for j in range(num_factors):
+    def fit(j: int) -> tuple[np.ndarray, float, float]:
         model = GradientBoostingClassifier(n_estimators=n_estimators, random_state=random_state)
         model.fit(codes_train, factors_train[:, j])
-        importance[:, j] = np.abs(model.feature_importances_)
-        train_acc.append(np.mean(model.predict(codes_train) == factors_train[:, j]))
-        test_acc.append(np.mean(model.predict(codes_test) == factors_test[:, j]))
-    return importance, float(np.mean(train_acc)), float(np.mean(test_acc))
+        return (np.abs(model.feature_importances_), np.mean(model.predict(codes_train) == factors_train[:, j]),
+                np.mean(model.predict(codes_test) == factors_test[:, j]))
+
+    fits = Parallel(n_jobs=n_jobs)(delayed(fit)(j) for j in range(factors_train.shape[1]))
+    importance = np.stack([f[0] for f in fits], axis=1)
+    return importance, float(np.mean([f[1] for f in fits])), float(np.mean([f[2] for f in fits]))
 
 
 @register_metric("dci", "DCI disentanglement, completeness and informativeness (GBT importances, accuracies)")

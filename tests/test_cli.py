@@ -35,6 +35,10 @@ def test_smoke_run_on_real_mnist_writes_records_and_tables(real_data_dir, tmp_pa
             record = json.loads((folder / "metrics.json").read_text())
             assert record["status"] == "finished" and record["iteration"] == 20
             assert 0 <= record["metrics"]["cluster_accuracy"] <= 1
+            assert set(record["metric_seconds"]) == {"clustering", "mi_lower_bound", "mi_heldout", "traversal",
+                                                     "frechet"}
+            assert record["notes"]["traversal/c1/attribute"] in {"slant", "width", "ink"}
+            assert (folder / "confusion.csv").is_file()
             history = pd.read_csv(folder / "history.csv")
             assert list(history["iteration"]) == [5, 10, 15, 20]
             assert {"loss_d", "loss_g", "loss_q", "L_I/cat", "L_I/c1", "L_I/c2", "test_accuracy"} <= set(history)
@@ -42,11 +46,13 @@ def test_smoke_run_on_real_mnist_writes_records_and_tables(real_data_dir, tmp_pa
     runs = pd.read_csv(out / "tables" / "runs.csv")
     assert len(runs) == 4
     assert {"suite", "model", "seed", "profile", "cluster_accuracy", "nmi", "ari", "mi_lower_bound/cat",
-            "mi_lower_bound/c1", "mi_lower_bound/c2", "iterations", "wall_seconds", "device",
+            "mi_lower_bound/c1", "mi_lower_bound/c2", "mi_heldout/cat", "mi_heldout/c1",
+            "traversal/cat/consistency", "traversal/cat/classes_covered", "traversal/c1/median_abs_rho",
+            "traversal/c2/sign_agreement", "frechet_distance", "iterations", "wall_seconds", "device",
             "torch_version"} <= set(runs.columns)
     comparison = pd.read_csv(out / "tables" / "comparison.csv")
-    assert list(comparison.columns) == ["suite", "metric", "model", "mean", "std", "best", "n", "n_failed",
-                                        "infogan_minus_gan"]
+    assert {"suite", "metric", "model", "mean", "std", "best", "n", "n_failed",
+            "infogan_minus_gan"} <= set(comparison.columns)
     accuracy = comparison[comparison["metric"] == "cluster_accuracy"].set_index("model")
     expected = runs.groupby("model")["cluster_accuracy"].mean()
     assert accuracy.loc["infogan", "mean"] == pytest.approx(expected["infogan"])
@@ -138,3 +144,27 @@ def test_list_names_everything(capsys):
     text = capsys.readouterr().out
     for name in ("mnist", "paper", "quick", "smoke", "infogan", "gan", "cluster_accuracy", "mi_lower_bound"):
         assert name in text
+
+
+def test_both_suites_in_one_command(real_data_dir, tmp_path):
+    out = tmp_path / "results"
+    done = run_cli("run", "--suite", "mnist,faces3d", "--models", "infogan", "--profile", "smoke",
+                   "--out", str(out), "--data-dir", str(real_data_dir), "--no-progress")
+    assert done.returncode == 0, done.stderr
+    assert "Plan: 2 run(s)" in done.stdout
+    folder = out / "runs" / "faces3d" / "infogan" / "seed0"
+    record = json.loads((folder / "metrics.json").read_text())
+    assert record["status"] == "finished"
+    for key in ("mig", "sap", "modularity", "dci/disentanglement", "dci/completeness", "dci/informativeness_test",
+                "explicitness/test", "factor_vae", "beta_vae", "mi_heldout/c1", "mi_lower_bound/c5",
+                "traversal/c1/median_abs_rho"):
+        assert key in record["metrics"], key
+    assert record["notes"]["traversal/c1/attribute"] in {"azimuth", "elevation", "light", "width"}
+    matrix = pd.read_csv(folder / "mi_matrix.csv", index_col="code")
+    assert list(matrix.index) == ["c1", "c2", "c3", "c4", "c5"]
+    assert list(matrix.columns) == ["azimuth", "elevation", "light", "width", "identity"]
+    assert (matrix.to_numpy() >= 0).all()
+    for code in ("c1", "c2", "c3", "c4", "c5"):
+        assert (folder / "figures" / f"traversal_{code}.png").is_file()
+    runs = pd.read_csv(out / "tables" / "runs.csv")
+    assert sorted(runs["suite"]) == ["faces3d", "mnist"]

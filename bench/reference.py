@@ -1,0 +1,85 @@
+"""References trained on real data, shared by all runs of a suite and cached in the output folder.
+
+MNIST: a small CNN on the real training labels; it classifies generated digits (categorical
+traversal consistency), gives 128-d features (Frechet distance), and image moments give the
+attributes of continuous traversals (slant, width, ink).
+
+Ground-truth suites (faces3d): one ridge regression per factor from pixels to the factor's value,
+fitted on rendered images; it reads the attributes (azimuth, elevation, ...) of generated images.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+from sklearn.linear_model import RidgeCV
+from sklearn.model_selection import train_test_split
+
+from bench import io as bio
+from datasets import ImageSplit
+from metrics.attributes import moment_attributes
+from models.classifier import ReferenceClassifier, classify, train_classifier
+
+
+@dataclass
+class Reference:
+    """What the battery reads generated images with; any part may be absent for a suite."""
+
+    classifier: ReferenceClassifier | None = None
+    classifier_test_accuracy: float | None = None
+    attributes: Callable[[np.ndarray], dict[str, np.ndarray]] | None = None
+    attribute_r2: dict[str, float] | None = None
+
+    def classify(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        if self.classifier is None:
+            raise ValueError("this suite has no reference classifier")
+        return classify(self.classifier, images)
+
+
+def _key(settings: dict) -> str:
+    return hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:12]
+
+
+def classifier_reference(train: ImageSplit, test: ImageSplit, steps: int, cache_dir: Path) -> Reference:
+    """Train (or load from ``cache_dir``) the reference CNN on ``train``; record its test accuracy."""
+    num_classes = int(train.labels.max()) + 1
+    settings = {"dataset": train.name, "n": len(train), "steps": steps, "classes": num_classes,
+                "shape": list(train.image_shape), "format": 1}
+    path = cache_dir / f"{train.name}_classifier_{_key(settings)}.pt"
+    model = ReferenceClassifier(num_classes, train.image_shape[0], train.image_shape[-1]).to(train.images.device)
+    if path.is_file():
+        saved = torch.load(path, map_location=train.images.device, weights_only=True)
+        model.load_state_dict(saved["model"])
+        model.eval()
+        accuracy = saved["test_accuracy"]
+    else:
+        model = train_classifier(train.images, train.labels, num_classes, steps)
+        pred, _ = classify(model, test.images)
+        accuracy = float((pred == test.labels).float().mean())
+        bio.torch_save(path, {"model": model.state_dict(), "test_accuracy": accuracy, "settings": settings})
+    return Reference(classifier=model, classifier_test_accuracy=accuracy, attributes=moment_attributes)
+
+
+def regressor_reference(ground_truth, factors: tuple[str, ...], seed: int = 0) -> Reference:
+    """Per factor, a ridge regression (penalty chosen by cross-validation) from pixels in [0, 1] to the
+    factor's value, fitted on 80% of the ground-truth images; its R^2 on the other 20% is recorded."""
+    pixels = ground_truth.images.reshape(len(ground_truth), -1).float().numpy() / 255.0
+    models, r2 = {}, {}
+    for name in factors:
+        column = list(ground_truth.factor_names).index(name)
+        target = ground_truth.factor_values[name][ground_truth.factors[:, column]]
+        x_fit, x_test, y_fit, y_test = train_test_split(pixels, target, test_size=0.2, random_state=seed)
+        models[name] = RidgeCV(alphas=(0.1, 1.0, 10.0, 100.0)).fit(x_fit, y_fit)
+        r2[name] = float(models[name].score(x_test, y_test))
+
+    def attributes(images: np.ndarray) -> dict[str, np.ndarray]:
+        flat = np.asarray(images, dtype=np.float64).reshape(len(images), -1)
+        return {name: model.predict(flat) for name, model in models.items()}
+
+    return Reference(attributes=attributes, attribute_r2=r2)
