@@ -181,3 +181,21 @@ def confusion_figure(matrices: dict[str, pd.DataFrame], titles: dict[str, str], 
     fig.suptitle(title)
     fig.tight_layout()
     save_figure(fig, path)
+
+
+def mi_matrix_figure(matrices: dict[str, pd.DataFrame], titles: dict[str, str], title: str,
+                     path: str | Path) -> None:
+    """One heatmap per model of the mutual information (nats) between each code (rows) and each
+    ground-truth factor (columns); a disentangled code has one bright cell in its row."""
+    models = model_order(set(matrices))
+    vmax = max(float(m.to_numpy().max()) for m in matrices.values())
+    fig, axes = plt.subplots(1, len(models), figsize=(5.2 * len(models), 3.8), squeeze=False)
+    for ax, model in zip(axes[0], models):
+        sns.heatmap(matrices[model], annot=True, fmt=".2f", cmap="viridis", vmin=0, vmax=vmax,
+                    cbar_kws={"label": "mutual information (nats)", "shrink": 0.8}, annot_kws={"fontsize": 8}, ax=ax)
+        ax.set_xlabel("ground-truth factor")
+        ax.set_ylabel("code (Q's mean)")
+        ax.set_title(titles.get(model, model))
+    fig.suptitle(title)
+    fig.tight_layout()
+    save_figure(fig, path)

@@ -23,9 +23,9 @@ import pandas as pd
 
 from bench.aggregate import collect_histories, failed_counts, metric_values
 from bench.figures import (accuracy_curve_figure, confusion_figure, metric_strips_figure, mi_curves_figure,
-                           model_order)
+                           mi_matrix_figure, model_order)
 from bench.io import atomic_path
-from bench.runner import CONFUSION
+from bench.runner import CONFUSION, MI_MATRIX
 
 
 @dataclass
@@ -128,6 +128,26 @@ def confusion_entry(out: Path, suite: str, runs: pd.DataFrame) -> list[FigureEnt
                         "found the classes without ever seeing a label.", [("", path)])]
 
 
+def mi_matrix_entry(out: Path, suite: str, runs: pd.DataFrame) -> list[FigureEntry]:
+    """The code x factor mutual information of ground-truth suites, lowest seed of each model."""
+    seeds = lowest_seeds(runs, suite, lambda m, k: (run_dir(out, suite, m, k) / MI_MATRIX).is_file())
+    if not seeds:
+        return []
+    matrices, titles = {}, {}
+    for model, seed in seeds.items():
+        matrices[model] = pd.read_csv(run_dir(out, suite, model, seed) / MI_MATRIX, index_col=0)
+        row = runs[(runs["suite"] == suite) & (runs["model"] == model) & (runs["seed"] == seed)].iloc[0]
+        score = row.get("mig", math.nan)
+        titles[model] = f"{model}, seed {seed}" + ("" if pd.isna(score) else f": MIG {score:.3f}")
+    path = Path(out) / "figures" / f"{suite}_mi_matrix.png"
+    mi_matrix_figure(matrices, titles, f"{suite}: mutual information between codes and true factors", path)
+    return [FigureEntry(suite, "Codes against the ground-truth factors",
+                        "Each cell is the mutual information in nats between one code (Q's mean on rendered images, "
+                        "20-bin histogram) and one true factor; a disentangled code has a single bright cell in its "
+                        "row, and MIG is the gap between the two brightest cells of each column over its entropy.",
+                        [("", path)])]
+
+
 def copy_file(source: Path, target: Path) -> None:
     with atomic_path(target) as tmp:
         shutil.copyfile(source, tmp)
@@ -165,5 +185,6 @@ def write_suite_figures(out: Path, runs: pd.DataFrame, order: dict[str, list[str
         entries += training_figures(out, suite, runs)
         entries += metric_figure(out, suite, runs, order.get(suite, []))
         entries += confusion_entry(out, suite, runs)
+        entries += mi_matrix_entry(out, suite, runs)
         entries += traversal_entries(out, suite, runs)
     return entries
