@@ -54,7 +54,7 @@ def main() -> None:
                          precision=args.precision, data_dir=args.data_dir, progress=not args.no_progress)
     Runner(options).run_all(PLAN)
     table = summarise(out)
-    print(table.to_markdown(index=False) if hasattr(table, "to_markdown") else table.to_string(index=False))
+    print(table.to_string(index=False))
 
 
 if __name__ == "__main__":
