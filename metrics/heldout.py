@@ -53,12 +53,18 @@ class CategoricalTarget:
 
 @dataclass(frozen=True)
 class UniformTarget:
-    """A code c ~ Unif(low, high), given as floats; q is a Gaussian with learned mean and log-std;
-    H = ln(high - low)."""
+    """A code c ~ Unif(low, high), given as floats; H = ln(high - low).
+
+    q is a Gaussian with learned mean and log-std mixed with the prior:
+    q(c | x) = (1 - eps) N(c; mean, std^2) + eps / (high - low). Any density gives a valid lower
+    bound; the mixture keeps log q >= ln(eps / (high - low)), so a few held-out samples far from a
+    confident mean cannot drag the estimate to minus thousands of nats (a pure Gaussian can).
+    """
 
     name: str = "cont"
     low: float = -1.0
     high: float = 1.0
+    prior_weight: float = 0.01
 
     def __post_init__(self) -> None:
         if not self.high > self.low:
@@ -75,7 +81,9 @@ class UniformTarget:
         """log N(value; mean, std^2) = -(value - mean)^2 / (2 std^2) - log std - ln(2 pi) / 2."""
         mean, log_std = params[:, 0], params[:, 1].clamp(LOG_STD_MIN, LOG_STD_MAX)
         z = (value.float() - mean) * torch.exp(-log_std)
-        return -0.5 * z.pow(2) - log_std - 0.5 * math.log(2 * math.pi)
+        gaussian = -0.5 * z.pow(2) - log_std - 0.5 * math.log(2 * math.pi)
+        prior = torch.full_like(gaussian, math.log(self.prior_weight / (self.high - self.low)))
+        return torch.logaddexp(gaussian + math.log1p(-self.prior_weight), prior)
 
 
 CodeTarget = CategoricalTarget | UniformTarget

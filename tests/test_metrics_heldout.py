@@ -81,3 +81,21 @@ def test_registered_and_bad_input_refused():
         mi_heldout(writes_codes, [CategoricalTarget(10, "cat")], config)  # two target columns for one code
     with pytest.raises(ValueError):
         CategoricalTarget(1)
+
+
+def test_uniform_target_mixture_bounds_one_confident_miss():
+    """A confident Gaussian far from the value scores ln(eps / (high - low)) at worst, not -1e6."""
+    import math
+
+    import torch
+
+    from metrics.heldout import UniformTarget
+
+    target = UniformTarget("c", prior_weight=0.01)
+    params = torch.tensor([[0.9, -7.0]])  # mean 0.9, std e^-7
+    value = torch.tensor([-0.9])
+    assert math.isclose(target.log_likelihood(params, value).item(), math.log(0.01 / 2), rel_tol=1e-4)
+    # ... and costs almost nothing where the Gaussian is right
+    exact = UniformTarget("c", prior_weight=1e-9).log_likelihood(torch.tensor([[0.0, 0.0]]), torch.tensor([0.0]))
+    mixed = target.log_likelihood(torch.tensor([[0.0, 0.0]]), torch.tensor([0.0]))
+    assert abs(exact.item() - mixed.item()) < 0.011
