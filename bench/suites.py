@@ -68,7 +68,7 @@ MNIST_PROFILES = {
     "quick": Profile(
         "quick", TrainConfig(iterations=1500, batch_size=128, log_every=50, checkpoint_every=250),
         eval_every=250,
-        description="the paper recipe cut to 1,500 iterations (about 9 minutes a run on two CPU cores)",
+        description="the paper recipe cut to 1,500 iterations (about 6 minutes a run on two CPU cores)",
     ),
     "smoke": Profile(
         "smoke", TrainConfig(iterations=20, batch_size=32, log_every=5, checkpoint_every=10),
