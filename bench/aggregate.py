@@ -24,6 +24,7 @@ from scipy import stats
 
 from bench import io as bio
 from bench.runner import CONFIG, HISTORY, METRICS
+from bench.state import describe_unfinished
 from metrics import METRICS as METRIC_REGISTRY
 
 ID_COLUMNS = ["suite", "model", "seed", "profile"]
@@ -53,8 +54,10 @@ def unfinished_status(folder: Path) -> dict:
     history = pd.read_csv(folder / HISTORY) if (folder / HISTORY).is_file() else pd.DataFrame()
     reached = int(history["iteration"].max()) if "iteration" in history and len(history) else 0
     wall = float(history["wall_seconds"].max()) if "wall_seconds" in history and len(history) else None
+    state = describe_unfinished(folder)  # from state.json and the folder's lock, when the run has them
     return {"status": "running", "iteration": reached, "wall_seconds": wall,
-            "reason": f"no metrics.json yet: still training or interrupted ({reached} of {target} iterations logged)"}
+            "reason": "no metrics.json yet: " + (state or f"still training or interrupted ({reached} of {target} "
+                                                            f"iterations logged)")}
 
 
 def collect_runs(out: Path) -> pd.DataFrame:

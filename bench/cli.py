@@ -1,23 +1,33 @@
 """The command line: ``python -m bench run | report | figures | list``.
 
-Every mistake of the user ends in one line on stderr and a non-zero exit (2 for usage
-errors, 1 for data or run errors); ``--debug`` shows the traceback instead.
+Every mistake of the user ends in one line on stderr and a non-zero exit; ``--debug`` (or
+``BENCH_DEBUG=1``) shows the traceback instead. Exit statuses:
+
+    0    every run of the plan has finished
+    1    a run failed (diverged), too many failed (--max-failures), or the data, a run
+         folder or a write (e.g. a full disk) is at fault
+    2    usage: a bad option value, unknown name, or an output folder that cannot be used
+    3    some runs were left to another live process that is training them
+    130  interrupted (Ctrl-C or SIGTERM): run the same command again to resume
 """
 
 from __future__ import annotations
 
 import argparse
 import difflib
+import logging
 import os
+import signal
 import sys
-import tempfile
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 import torch
 
 from datasets import DatasetError
 
-EXIT_USAGE, EXIT_FAILURE = 2, 1
+EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_LOCKED, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 
 
 class UsageError(Exception):
@@ -76,18 +86,101 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
-def writable_folder(path: str) -> Path:
-    """``path`` as a folder we can write into, created if needed."""
+def positive_int(text: str) -> int:
+    """argparse type: an integer >= 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, not {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, not {text!r}")
+    return value
+
+
+def non_negative_int(text: str) -> int:
+    """argparse type: an integer >= 0."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a non-negative integer, not {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be a non-negative integer, not {text!r}")
+    return value
+
+
+def check_output_folder(path: str) -> Path:
+    """``path`` as a folder we can write into, without creating it yet (nothing is written
+    before the whole command has been checked)."""
+    from bench import io as bio
+
     folder = Path(path)
     if folder.exists() and not folder.is_dir():
         raise UsageError(f"output folder {folder} is a file; give a folder with --out")
+    existing = folder
+    while not existing.exists():
+        if existing.parent == existing:
+            break
+        existing = existing.parent
+    if not existing.is_dir():
+        raise UsageError(f"cannot write to output folder {folder} ({existing} is a file); choose another with --out")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise UsageError(f"cannot write to output folder {folder} ({existing} is read-only); choose another with --out")
+    if existing == folder:
+        try:
+            bio.probe_writable(folder)
+        except OSError as exc:
+            reason = getattr(exc, "strerror", None) or str(exc)
+            raise UsageError(f"cannot write to output folder {folder} ({reason}); choose another with --out") from None
+    return folder
+
+
+def make_output_folder(folder: Path) -> Path:
     try:
         folder.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=folder, prefix=".write-test-"):
-            pass
     except OSError as exc:
-        raise UsageError(f"cannot write to output folder {folder} ({exc.strerror or exc}); choose another with --out")
+        raise UsageError(f"cannot create output folder {folder} ({exc.strerror or exc}); choose another with --out"
+                         ) from None
     return folder
+
+
+@contextmanager
+def sigterm_as_interrupt() -> Iterator[None]:
+    """Turn SIGTERM (``kill``) into KeyboardInterrupt, so locks are released on the way out."""
+    def handler(signum, frame):
+        raise KeyboardInterrupt
+
+    try:
+        previous = signal.signal(signal.SIGTERM, handler)
+    except ValueError:  # not the main thread
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+class StderrHandler(logging.StreamHandler):
+    """A logging handler that writes to whatever ``sys.stderr`` is at the time of the record."""
+
+    @property
+    def stream(self):  # type: ignore[override]
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value) -> None:
+        pass
+
+
+def setup_logging() -> None:
+    """Warnings from the libraries' loggers (a cache rebuilt, say) as one 'bench: warning:' line."""
+    root = logging.getLogger()
+    if not any(isinstance(h, StderrHandler) for h in root.handlers):
+        handler = StderrHandler()
+        handler.setFormatter(logging.Formatter("bench: %(levelname)s: %(message)s"))
+        root.addHandler(handler)
+    if root.level == logging.NOTSET or root.level > logging.WARNING:
+        root.setLevel(logging.WARNING)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -106,7 +199,14 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--precision", default="fp32", help="fp32 or bf16 (autocast, fp32 master weights)")
     run.add_argument("--data-dir", default=None, help="dataset folder (default $BENCH_DATA_DIR, then the user cache)")
     run.add_argument("--out", default="results", help="output folder (default results)")
-    run.add_argument("--force", action="store_true", help="train again runs that have already ended")
+    run.add_argument("--iterations", type=positive_int, default=None,
+                     help="training iterations per run, replacing the profile's (part of the run's identity)")
+    run.add_argument("--batch-size", type=positive_int, default=None,
+                     help="batch size, replacing the profile's (part of the run's identity)")
+    run.add_argument("--max-failures", type=non_negative_int, default=None,
+                     help="stop the plan when more than N runs have failed (default: no limit)")
+    run.add_argument("--force", action="store_true",
+                     help="start runs again from scratch, also those that have ended or hold other settings")
     run.add_argument("--no-progress", action="store_true", help="no progress bars")
     run.add_argument("--debug", action="store_true", help="show tracebacks")
 
@@ -147,9 +247,9 @@ def command_list() -> int:
 
 
 def command_run(args: argparse.Namespace) -> int:
-    from bench.aggregate import write_report
-    from bench.runner import RunOptions, Runner, plan_runs
+    from bench.runner import RunOptions, Runner, TooManyFailures, plan_runs
     from bench.suites import MODELS, SUITES
+    from bench.tables import write_tables
     from models.infogan import PRECISIONS
 
     suites = parse_names("suite", args.suite, list(SUITES))
@@ -159,33 +259,52 @@ def command_run(args: argparse.Namespace) -> int:
         choose("profile", args.profile, list(SUITES[suite].profiles))
     precision = choose("precision", args.precision, list(PRECISIONS))
     device = resolve_device(args.device)
-    out = writable_folder(args.out)
+    out = check_output_folder(args.out)
 
     plan = plan_runs(suites, models, seeds, args.profile)
-    iterations = SUITES[suites[0]].profiles[args.profile].train.iterations
-    print(f"Plan: {len(plan)} run(s) = suites {','.join(suites)} x models {','.join(models)} x seeds "
-          f"{','.join(map(str, seeds))}; profile {args.profile} ({iterations} iterations each); "
-          f"device {device}, precision {precision}; output {out}", flush=True)
     options = RunOptions(out=out, device=device, precision=precision, data_dir=args.data_dir,
-                         force=args.force, progress=not args.no_progress)
-    outcomes = Runner(options).run_all(plan)
-    runs, _ = write_report(out)
+                         force=args.force, progress=not args.no_progress, iterations=args.iterations,
+                         batch_size=args.batch_size, max_failures=args.max_failures)
+    iterations = options.train_config(plan[0]).iterations
+    batch = options.train_config(plan[0]).batch_size
+    print(f"Plan: {len(plan)} run(s) = suites {','.join(suites)} x models {','.join(models)} x seeds "
+          f"{','.join(map(str, seeds))}; profile {args.profile} ({iterations} iterations of batch {batch} each); "
+          f"device {device}, precision {precision}; output {out}", flush=True)
+    runner = Runner(options)
+    runner.preflight(plan)  # data and run folders checked before anything is written
+    make_output_folder(out)
+    stopped = ""
+    with sigterm_as_interrupt():
+        try:
+            outcomes = runner.run_all(plan)
+        except TooManyFailures as exc:
+            outcomes, stopped = exc.outcomes, str(exc)
+        write_tables(out)
     print(f"Tables: {out / 'tables' / 'runs.csv'}, {out / 'tables' / 'comparison.csv'}")
-    failed = [o for o in outcomes if o.status == "failed"]
+    if stopped:
+        print(f"bench: error: {stopped}", file=sys.stderr)
+        return EXIT_FAILURE
+    failed = [o for o in outcomes if o.failed]
     if failed:
         print(f"{len(failed)} run(s) failed: " + "; ".join(f"{o.spec.label}: {o.reason}" for o in failed),
               file=sys.stderr)
         return EXIT_FAILURE
-    return 0
+    locked = [o for o in outcomes if o.status == "locked"]
+    if locked:
+        print(f"{len(locked)} run(s) left to another process that is training them ("
+              + "; ".join(f"{o.spec.label}: {o.reason}" for o in locked)
+              + "); run the same command again once it has ended", file=sys.stderr)
+        return EXIT_LOCKED
+    return EXIT_OK
 
 
 def command_report(args: argparse.Namespace) -> int:
-    from bench.aggregate import write_report
+    from bench.tables import write_tables
 
     out = Path(args.out)
     if not (out / "runs").is_dir():
         raise UsageError(f"no run records under {out / 'runs'}; run 'python -m bench run' first or pass --out")
-    runs, comparison = write_report(out)
+    runs, comparison = write_tables(out)
     print(f"{len(runs)} run(s); tables in {out / 'tables'}, figures in {out / 'figures'}, "
           f"page {out / 'report.html'}")
     return 0
@@ -206,11 +325,19 @@ def command_figures(args: argparse.Namespace) -> int:
     return 0
 
 
+def one_line(exc: BaseException) -> str:
+    """An exception's message on one line."""
+    return " ".join(str(exc).split()) or type(exc).__name__
+
+
 def main(argv: list[str] | None = None) -> int:
-    from bench.runner import RunConflict
+    from bench.io import RecordError, WriteError, os_error_hint
+    from bench.locks import LockHeld
+    from bench.runner import PlanError, RunConflict
 
     argv = sys.argv[1:] if argv is None else argv
     debug = "--debug" in argv or bool(os.environ.get("BENCH_DEBUG"))
+    setup_logging()
     try:
         args = build_parser().parse_args(argv)
         if args.command == "list":
@@ -220,16 +347,38 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "figures":
             return command_figures(args)
         return command_run(args)
-    except UsageError as exc:
+    except (UsageError, PlanError) as exc:
         if debug:
             raise
-        print(f"bench: error: {exc}", file=sys.stderr)
+        print(f"bench: error: {one_line(exc)}", file=sys.stderr)
         return EXIT_USAGE
-    except (DatasetError, RunConflict) as exc:
+    except (DatasetError, RunConflict, RecordError) as exc:
         if debug:
             raise
-        print(f"bench: error: {exc}", file=sys.stderr)
+        print(f"bench: error: {one_line(exc)}", file=sys.stderr)
+        return EXIT_FAILURE
+    except LockHeld as exc:
+        if debug:
+            raise
+        print(f"bench: error: {one_line(exc)}; wait for it to end, or delete {exc.folder / '.lock'} "
+              f"if that process is gone", file=sys.stderr)
+        return EXIT_FAILURE
+    except OSError as exc:  # bench.io.WriteError names the file and says what to do
+        if debug:
+            raise
+        if isinstance(exc, WriteError):
+            message = one_line(exc)
+        else:
+            where = f" ({exc.filename})" if exc.filename else ""
+            message = f"{exc.strerror or one_line(exc)}{where}; {os_error_hint(exc)}"
+        print(f"bench: error: {message}", file=sys.stderr)
         return EXIT_FAILURE
     except KeyboardInterrupt:
         print("bench: interrupted; run the same command again to resume", file=sys.stderr)
-        return 130
+        return EXIT_INTERRUPTED
+    except Exception as exc:  # a bug: still one line, the traceback with --debug
+        if debug:
+            raise
+        print(f"bench: internal error: {type(exc).__name__}: {one_line(exc)}; rerun with --debug for the traceback",
+              file=sys.stderr)
+        return EXIT_FAILURE

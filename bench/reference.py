@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -25,6 +26,8 @@ from bench import io as bio
 from datasets import ImageSplit
 from metrics.attributes import moment_attributes
 from models.classifier import ReferenceClassifier, classify, train_classifier
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -46,15 +49,41 @@ def _key(settings: dict) -> str:
     return hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:12]
 
 
+def _fingerprint(*splits: ImageSplit) -> str:
+    """A digest of the images and labels, so a cache made from other data is never reused."""
+    digest = hashlib.sha256()
+    for split in splits:
+        digest.update(split.images.cpu().numpy().tobytes())
+        digest.update(split.labels.cpu().numpy().tobytes())
+    return digest.hexdigest()[:16]
+
+
+def _load_cached(path: Path, device: torch.device) -> dict | None:
+    """The cached classifier at ``path``, or None when there is none or it cannot be used (then
+    it is trained again: one warning line names the file)."""
+    if not path.is_file():
+        return None
+    try:
+        saved = torch.load(path, map_location=device, weights_only=True)
+        if not isinstance(saved, dict) or not {"model", "test_accuracy"} <= set(saved):
+            raise ValueError("missing entries")
+        return saved
+    except Exception as exc:  # a damaged file raises pickle, zip or runtime errors alike
+        reason = " ".join(str(exc).split())[:200]
+        log.warning("reference classifier cache %s is unreadable (%s: %s); training it again",
+                    path, type(exc).__name__, reason)
+        return None
+
+
 def classifier_reference(train: ImageSplit, test: ImageSplit, steps: int, cache_dir: Path) -> Reference:
     """Train (or load from ``cache_dir``) the reference CNN on ``train``; record its test accuracy."""
     num_classes = int(train.labels.max()) + 1
     settings = {"dataset": train.name, "n": len(train), "steps": steps, "classes": num_classes,
-                "shape": list(train.image_shape), "format": 1}
+                "shape": list(train.image_shape), "format": 1, "data": _fingerprint(train, test)}
     path = cache_dir / f"{train.name}_classifier_{_key(settings)}.pt"
     model = ReferenceClassifier(num_classes, train.image_shape[0], train.image_shape[-1]).to(train.images.device)
-    if path.is_file():
-        saved = torch.load(path, map_location=train.images.device, weights_only=True)
+    saved = _load_cached(path, train.images.device)
+    if saved is not None:
         model.load_state_dict(saved["model"])
         model.eval()
         accuracy = saved["test_accuracy"]

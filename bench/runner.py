@@ -1,16 +1,22 @@
 """Train and evaluate every (suite, model, seed) of a plan, writing one record folder per run.
 
-    <out>/runs/<suite>/<model>/seed<k>/  config.json  history.csv  metrics.json
-                                         checkpoint.pt  figures/*.png
+    <out>/runs/<suite>/<model>/seed<k>/  config.json  history.csv  metrics.json  state.json
+                                         checkpoint.pt  figures/*.png  (.lock while a process works on it)
 
-A run whose metrics.json says finished (with the same settings) is skipped; a run with a
-checkpoint resumes from it; a run that diverges is recorded as failed and the plan goes on.
+Before anything is written the whole plan is checked (:meth:`Runner.preflight`): every run
+folder's records must belong to the run the plan asks for, and the data must load. Then each
+run is taken under its folder's lock (:mod:`bench.locks`): a run finished or failed with the
+same settings is skipped, one locked by a live process is left to it, an interrupted one
+resumes from its last checkpoint with every RNG state, and a diverged one is recorded as
+failed while the plan goes on (up to ``max_failures``). Every file is written atomically
+(:mod:`bench.io`); state.json says where the run stands (:mod:`bench.state`).
 """
 
 from __future__ import annotations
 
 import io
 import platform
+import shutil
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
@@ -24,22 +30,38 @@ import bench
 from bench import io as bio
 from bench.battery import BatteryConfig, run_battery
 from bench.evaluate import categorical_index, clustering_metrics
-from bench.reference import Reference, classifier_reference, regressor_reference
 from bench.figures import traversal_figure
+from bench.locks import FolderLock, LockHeld, LockOwner
+from bench.reference import Reference, classifier_reference, regressor_reference
+from bench.state import ENDED, FAILED, FINISHED, RUNNING, STATE, RunState, now, read_state, write_state
 from bench.suites import SUITES, Profile, Suite
 from datasets import ImageSplit, load_dataset
 from datasets.registry import GROUND_TRUTH, load_ground_truth
-from models.sampling import traversal_inputs
 from models.infogan import TrainConfig
-from models.trainer import STATE_FORMAT, Trainer, TrainingDiverged
+from models.sampling import traversal_inputs
+from models.trainer import STATE_FORMAT, CollapseRule, Trainer, TrainingDiverged
 
 CONFIG, HISTORY, METRICS, CHECKPOINT = "config.json", "history.csv", "metrics.json", "checkpoint.pt"
 CONFUSION = "confusion.csv"  # categorical code vs true labels, after matching
 MI_MATRIX = "mi_matrix.csv"  # code x factor mutual information (ground-truth suites)
+FIGURES = "figures"
+RECORDS = (CONFIG, HISTORY, METRICS, STATE, CHECKPOINT, CONFUSION, MI_MATRIX)
 
 
 class RunConflict(Exception):
-    """A run folder holds a run made with other settings; the message says how to proceed."""
+    """A run folder holds a run made with other settings, or damaged records; one-line message."""
+
+
+class PlanError(Exception):
+    """The plan cannot run as asked (e.g. a batch larger than the data); one-line message."""
+
+
+class TooManyFailures(Exception):
+    """More runs failed than ``--max-failures`` allows; ``outcomes`` are the runs done so far."""
+
+    def __init__(self, message: str, outcomes: list["RunOutcome"]):
+        super().__init__(message)
+        self.outcomes = outcomes
 
 
 @dataclass(frozen=True)
@@ -59,6 +81,9 @@ class RunSpec:
 
 @dataclass(frozen=True)
 class RunOptions:
+    """How to run a plan. ``iterations`` and ``batch_size`` replace the profile's values (and so
+    become part of every run's identity); ``max_failures`` None means no limit."""
+
     out: Path
     device: torch.device
     precision: str = "fp32"
@@ -66,14 +91,29 @@ class RunOptions:
     download: bool = True
     force: bool = False
     progress: bool = True
+    iterations: int | None = None
+    batch_size: int | None = None
+    max_failures: int | None = None
+    collapse: CollapseRule = CollapseRule()
+
+    def train_config(self, spec: RunSpec) -> TrainConfig:
+        """The profile's recipe for ``spec``'s model, with the overrides applied."""
+        config = SUITES[spec.suite].train_config(spec.profile, spec.model, self.precision)
+        changes = {k: v for k, v in (("iterations", self.iterations), ("batch_size", self.batch_size)) if v}
+        return replace(config, **changes) if changes else config
 
 
 @dataclass
 class RunOutcome:
     spec: RunSpec
-    status: str                      # finished | failed | skipped
+    status: str                      # finished | failed | skipped (ended before) | locked (another process has it)
     reason: str = ""
     metrics: dict = field(default_factory=dict)
+    ended_as: str = ""               # for skipped runs: finished or failed
+
+    @property
+    def failed(self) -> bool:
+        return self.status == FAILED or (self.status == "skipped" and self.ended_as == FAILED)
 
 
 def plan_runs(suites: list[str], models: list[str], seeds: list[int], profile: str) -> list[RunSpec]:
@@ -85,11 +125,40 @@ def run_identity(spec: RunSpec, options: RunOptions) -> dict:
     suite = SUITES[spec.suite]
     return {
         "suite": spec.suite, "model": spec.model, "seed": spec.seed, "profile": spec.profile,
-        "train": asdict(suite.train_config(spec.profile, spec.model, options.precision)),
+        "train": asdict(options.train_config(spec)),
+        "collapse": asdict(options.collapse),
         "latent": suite.latent.describe(),
         "network": asdict(suite.network),
         "state_format": STATE_FORMAT,
     }
+
+
+def normalise_identity(stored: dict) -> dict:
+    """A stored identity with the settings added since it was written filled in at the values
+    the code used before they existed (their defaults), so older records stay comparable."""
+    out = dict(stored)
+    if isinstance(out.get("train"), dict):
+        defaults = asdict(TrainConfig())
+        out["train"] = {**{k: v for k, v in defaults.items() if k not in out["train"]}, **out["train"]}
+    out.setdefault("collapse", asdict(CollapseRule()))
+    return out
+
+
+def identity_difference(stored: dict, current: dict) -> str:
+    """The first few settings that differ, as 'key: stored -> asked' text."""
+    def flat(d: dict, prefix: str = "") -> dict:
+        items = {}
+        for k, v in d.items():
+            if isinstance(v, dict):
+                items.update(flat(v, f"{prefix}{k}."))
+            else:
+                items[f"{prefix}{k}"] = v
+        return items
+
+    a, b = flat(normalise_identity(stored)), flat(current)
+    keys = [k for k in dict.fromkeys([*b, *a]) if a.get(k) != b.get(k)]
+    shown = ", ".join(f"{k}: {a.get(k)!r} there, {b.get(k)!r} asked" for k in keys[:3])
+    return shown + (f" and {len(keys) - 3} more" if len(keys) > 3 else "")
 
 
 def versions() -> dict:
@@ -104,9 +173,22 @@ def device_name(device: torch.device) -> str:
 
 
 def read_status(run_dir: Path) -> dict | None:
-    """The run's metrics.json, or None when it has not ended."""
+    """The run's metrics.json, or None when it has not ended; RecordError when it is damaged."""
     path = run_dir / METRICS
-    return bio.read_json(path) if path.is_file() else None
+    return bio.read_record(path) if path.is_file() else None
+
+
+def load_checkpoint(path: Path, device: torch.device) -> dict:
+    """A checkpoint dict loaded weights-only; RunConflict (one line) when it cannot be read."""
+    try:
+        saved = torch.load(path, map_location=device, weights_only=True)
+    except Exception as exc:  # truncated zip, foreign pickle, unknown types: all refused alike
+        reason = " ".join(str(exc).split())[:160]
+        raise RunConflict(f"{path} cannot be loaded ({type(exc).__name__}: {reason}); "
+                          f"delete it to start the run again, or rerun with --force") from None
+    if not isinstance(saved, dict) or "identity" not in saved or "trainer" not in saved:
+        raise RunConflict(f"{path} is not a checkpoint of this toolkit; delete it or rerun with --force")
+    return saved
 
 
 class Runner:
@@ -118,6 +200,7 @@ class Runner:
         self._rate: float | None = None
         self._references: dict[tuple, Reference] = {}
         self._ground_truth: dict[str, object] = {}
+        self._state: RunState | None = None  # the state.json of the run being trained
 
     def reference(self, suite: Suite, battery: BatteryConfig) -> Reference | None:
         """The suite's reference (trained once; the classifier is cached under <out>/reference), or None."""
@@ -130,8 +213,9 @@ class Runner:
             else:
                 train = self.split(suite.dataset, suite.train_split)
                 test = self.split(suite.dataset, suite.test_split)
-                self._references[key] = classifier_reference(train, test, battery.reference_steps,
-                                                             self.options.out / "reference")
+                cache = self.options.out / "reference"
+                bio.remove_stale_temps(cache)
+                self._references[key] = classifier_reference(train, test, battery.reference_steps, cache)
         return self._references[key]
 
     def ground_truth(self, dataset: str):
@@ -150,56 +234,176 @@ class Runner:
             self._splits[key] = data.to(self.options.device)
         return self._splits[key]
 
-    # -- one run ---------------------------------------------------------------------------
-    def _check_folder(self, spec: RunSpec, run_dir: Path, identity: dict) -> bool:
-        """True when the run is already finished with these settings; raises on a conflict."""
+    # -- checks before anything is written ---------------------------------------------------
+    def _ended(self, run_dir: Path, identity: dict) -> dict | None:
+        """The metrics.json record when the folder holds this run, ended (finished or failed);
+        None when it holds nothing of it yet or an unfinished attempt. RunConflict when the folder
+        holds another run or its records cannot be read."""
         config_path = run_dir / CONFIG
         if not config_path.is_file():
-            return False
-        stored = bio.read_json(config_path).get("identity")
-        if stored != identity:
-            raise RunConflict(
-                f"{run_dir} holds a run made with other settings; use another --out, or --force to replace it")
-        status = read_status(run_dir)
-        return status is not None and status.get("status") in {"finished", "failed"}
+            return None
+        try:
+            stored = bio.read_record(config_path).get("identity")
+            if not isinstance(stored, dict):
+                raise RunConflict(f"{config_path} has no run identity; delete its run folder or rerun with --force")
+            if normalise_identity(stored) != identity:
+                raise RunConflict(f"{run_dir} holds a run made with other settings ({identity_difference(stored, identity)}); "
+                                  f"use another --out, or --force to replace it")
+            record = read_status(run_dir)
+        except bio.RecordError as exc:
+            raise RunConflict(str(exc)) from None
+        if record is not None and record.get("status") in ENDED:
+            return record
+        return None
 
+    def _check_checkpoint(self, run_dir: Path, identity: dict) -> dict | None:
+        """The folder's checkpoint when it belongs to this run; RunConflict when it does not."""
+        path = run_dir / CHECKPOINT
+        if not path.is_file():
+            return None
+        saved = load_checkpoint(path, self.options.device)
+        stored = saved["identity"]
+        if not isinstance(stored, dict) or normalise_identity(stored) != identity:
+            difference = identity_difference(stored, identity) if isinstance(stored, dict) else "no identity"
+            raise RunConflict(f"{path} was made with other settings ({difference}); "
+                              f"delete it, use another --out, or --force to start the run again")
+        if saved["trainer"].get("format") != STATE_FORMAT:
+            raise RunConflict(f"{path} has state format {saved['trainer'].get('format')}, this code reads "
+                              f"{STATE_FORMAT}; delete it, use another --out, or --force to start the run again")
+        return saved
+
+    def preflight(self, plan: list[RunSpec]) -> list[RunSpec]:
+        """Check the whole plan before writing anything; returns the runs that still need work.
+
+        Raises RunConflict (a folder holds another run or damaged records), DatasetError (the
+        data cannot be loaded) or PlanError (the batch does not fit the data)."""
+        todo = []
+        for spec in plan:
+            run_dir = spec.directory(self.options.out)
+            identity = run_identity(spec, self.options)
+            if not self.options.force:
+                if self._ended(run_dir, identity) is not None:
+                    continue
+                self._check_checkpoint(run_dir, identity)
+            todo.append(spec)
+        for spec in todo:
+            suite = SUITES[spec.suite]
+            train = self.split(suite.dataset, suite.train_split)
+            self.split(suite.dataset, suite.test_split)
+            batch = self.options.train_config(spec).batch_size
+            if batch > len(train):
+                raise PlanError(f"batch size {batch} is larger than the {len(train)} training images of "
+                                f"{suite.dataset}; give a smaller --batch-size")
+        return todo
+
+    # -- one run -----------------------------------------------------------------------------
     def _checkpoint(self, trainer: Trainer, run_dir: Path, identity: dict) -> None:
         bio.torch_save(run_dir / CHECKPOINT, {"identity": identity, "trainer": trainer.state_dict()})
         self._write_history(trainer, run_dir)
+        self._mark(run_dir, RUNNING, trainer)
 
     @staticmethod
     def _write_history(trainer: Trainer, run_dir: Path) -> None:
         buffer = io.StringIO()
-        pd.DataFrame(trainer.history).to_csv(buffer, index=False)
+        columns = None if trainer.history else ["iteration", "wall_seconds"]  # a header even before the first row
+        pd.DataFrame(trainer.history, columns=columns).to_csv(buffer, index=False)
         bio.write_text(run_dir / HISTORY, buffer.getvalue())
 
-    def _resume(self, trainer: Trainer, run_dir: Path, identity: dict) -> None:
-        path = run_dir / CHECKPOINT
-        if not path.is_file():
-            return
-        saved = torch.load(path, map_location=self.options.device, weights_only=True)
-        if saved.get("identity") != identity:
-            raise RunConflict(f"{path} was made with other settings; use --force to start the run again")
-        trainer.load_state_dict(saved["trainer"])
+    def _mark(self, run_dir: Path, state: str, trainer: Trainer | None = None, reason: str = "",
+              iteration: int | None = None) -> None:
+        """Write state.json: this attempt's state, keeping its start time and attempt number."""
+        current = self._state
+        self._state = write_state(run_dir, replace(
+            current, state=state, reason=reason,
+            iteration=iteration if iteration is not None else (trainer.iteration if trainer else current.iteration)))
+
+    def _resume(self, trainer: Trainer, run_dir: Path, identity: dict) -> bool:
+        """Load the folder's checkpoint into ``trainer``; False when there is none."""
+        saved = self._check_checkpoint(run_dir, identity)
+        if saved is None:
+            return False
+        try:
+            trainer.load_state_dict(saved["trainer"])
+        except (KeyError, ValueError, RuntimeError, TypeError) as exc:
+            reason = " ".join(str(exc).split())[:160]
+            raise RunConflict(f"{run_dir / CHECKPOINT} does not fit this run ({reason}); "
+                              f"delete it or rerun with --force") from None
+        return True
+
+    def _clear(self, run_dir: Path) -> None:
+        """Remove every record of the run (for --force); the lock stays."""
+        for name in RECORDS:
+            (run_dir / name).unlink(missing_ok=True)
+        shutil.rmtree(run_dir / FIGURES, ignore_errors=True)
 
     def run_one(self, spec: RunSpec, remaining_iterations: int) -> RunOutcome:
-        options, suite = self.options, SUITES[spec.suite]
-        profile = suite.profiles[spec.profile]
+        """Train and evaluate one run under its folder's lock (see the module docstring)."""
+        options = self.options
         run_dir = spec.directory(options.out)
         identity = run_identity(spec, options)
-        if options.force and run_dir.exists():
-            for name in (CONFIG, HISTORY, METRICS, CHECKPOINT, CONFUSION, MI_MATRIX):
-                (run_dir / name).unlink(missing_ok=True)
-        if self._check_folder(spec, run_dir, identity):
-            stored = read_status(run_dir) or {}
-            return RunOutcome(spec, "skipped", stored.get("reason", ""), stored.get("metrics", {}))
+        if not options.force:
+            record = self._ended(run_dir, identity)
+            if record is not None:
+                self._tidy_ended(run_dir, record)
+                return self._skipped(spec, record)
+        lock = FolderLock(run_dir)
+        try:
+            previous = lock.acquire()
+        except LockHeld as held:
+            who = held.owner.describe() if held.owner else "another process"
+            return RunOutcome(spec, "locked", f"being trained by {who}; left to it")
+        try:
+            return self._run_locked(spec, run_dir, identity, previous, remaining_iterations)
+        finally:
+            lock.release()
+
+    def _tidy_ended(self, run_dir: Path, record: dict) -> None:
+        """For an ended run: remove temporary files left by a process killed while it ended the
+        run, and bring state.json in line with metrics.json (skipped when a live process holds
+        the folder)."""
+        lock = FolderLock(run_dir)
+        try:
+            lock.acquire()
+        except LockHeld:
+            return
+        try:
+            bio.remove_stale_temps(run_dir, recursive=True, any_dot_tmp=True)
+            self._align_state(run_dir, record)
+        finally:
+            lock.release()
+
+    def _skipped(self, spec: RunSpec, record: dict) -> RunOutcome:
+        status = record.get("status", "")
+        return RunOutcome(spec, "skipped", record.get("reason", ""), record.get("metrics", {}), ended_as=status)
+
+    def _run_locked(self, spec: RunSpec, run_dir: Path, identity: dict, previous: LockOwner | None,
+                    remaining_iterations: int) -> RunOutcome:
+        options, suite = self.options, SUITES[spec.suite]
+        profile = suite.profiles[spec.profile]
+        bio.remove_stale_temps(run_dir, recursive=True, any_dot_tmp=True)
+        if options.force:
+            self._clear(run_dir)
+        else:
+            record = self._ended(run_dir, identity)  # another process may have ended it meanwhile
+            if record is not None:
+                self._align_state(run_dir, record)
+                return self._skipped(spec, record)
 
         train = self.split(suite.dataset, suite.train_split)
         test = self.test_split(suite, profile)
         test_images, test_labels = test.images, test.labels
-        config = suite.train_config(spec.profile, spec.model, options.precision)
-        trainer = Trainer(suite.latent, suite.network, config, train.images, options.device, spec.seed)
-        self._resume(trainer, run_dir, identity)
+        config = options.train_config(spec)
+        trainer = Trainer(suite.latent, suite.network, config, train.images, options.device, spec.seed,
+                          options.collapse)
+        try:
+            before = read_state(run_dir)
+        except bio.RecordError:
+            before = None  # state.json only describes the attempt; a damaged one is rewritten
+        resumed = self._resume(trainer, run_dir, identity)
+        if resumed:
+            was = f" (interrupted: {previous.describe()})" if previous and previous.pid else ""
+            tqdm.write(f"  resuming at iteration {trainer.iteration} of {config.iterations}{was}")
+            self._write_history(trainer, run_dir)  # the history that goes with the checkpoint
         bio.write_json(run_dir / CONFIG, {
             "identity": identity, "device": str(options.device), "device_name": device_name(options.device),
             "versions": versions(), "dataset": {"name": suite.dataset, "train": len(train), "test": len(test_labels)},
@@ -207,6 +411,10 @@ class Runner:
                                 "seed": spec.seed + profile.battery.seed_offset, "eval_every": profile.eval_every,
                                 "clustering_split": suite.test_split, "clustering_images": len(test_labels)},
         })
+        me = LockOwner.me()
+        self._state = write_state(run_dir, RunState(
+            RUNNING, iteration=trainer.iteration, target_iterations=config.iterations,
+            attempt=(before.attempt + 1) if before and before.state == RUNNING else 1, pid=me.pid, host=me.host, started=now()))
         has_categorical = categorical_index(suite.latent) is not None
         start_iteration, start_wall = trainer.iteration, trainer.wall_seconds
 
@@ -227,13 +435,27 @@ class Runner:
                           progress=options.progress, description=spec.label)
         except TrainingDiverged as exc:
             self._write_history(trainer, run_dir)
-            record = {"status": "failed", "reason": str(exc), "iteration": exc.iteration,
+            record = {"status": FAILED, "reason": str(exc), "iteration": exc.iteration,
                       "wall_seconds": trainer.wall_seconds, "metrics": {}}
             bio.write_json(run_dir / METRICS, record)
-            return RunOutcome(spec, "failed", str(exc))
+            self._mark(run_dir, FAILED, reason=str(exc), iteration=exc.iteration)
+            return RunOutcome(spec, FAILED, str(exc))
 
         metrics = self.evaluate(spec, trainer, run_dir)
-        return RunOutcome(spec, "finished", metrics=metrics)
+        self._mark(run_dir, FINISHED, trainer)
+        return RunOutcome(spec, FINISHED, metrics=metrics)
+
+    @staticmethod
+    def _align_state(run_dir: Path, record: dict) -> None:
+        """Bring state.json in line with an ended metrics.json (after a kill between the two writes)."""
+        try:
+            state = read_state(run_dir)
+        except bio.RecordError:
+            state = None
+        if state is None or state.state != record.get("status"):
+            base = state or RunState(record.get("status", FINISHED))
+            write_state(run_dir, replace(base, state=record.get("status", FINISHED), reason=record.get("reason", ""),
+                                         iteration=int(record.get("iteration") or base.iteration)))
 
     def test_split(self, suite: Suite, profile: Profile) -> ImageSplit:
         """The suite's test split, cut to the profile's ``eval_limit``."""
@@ -242,7 +464,7 @@ class Runner:
         return ImageSplit(test.name, test.split, test.images[:limit], test.labels[:limit])
 
     def evaluate(self, spec: RunSpec, trainer: Trainer, run_dir: Path) -> dict[str, float]:
-        """Run the suite's metric battery on a trained run; write metrics.json, confusion.csv, figures."""
+        """Run the suite's metric battery on a trained run; write confusion.csv, figures, then metrics.json."""
         suite = SUITES[spec.suite]
         profile = suite.profiles[spec.profile]
         battery = replace(profile.battery, heldout=replace(profile.battery.heldout, device=str(self.options.device)))
@@ -261,9 +483,9 @@ class Runner:
             frame = pd.DataFrame(matrix["values"], index=matrix["codes"], columns=matrix["factors"] or None)
             frame.index.name = "code"
             bio.write_text(run_dir / MI_MATRIX, frame.to_csv())
-        self.write_traversals(trainer, suite, spec, run_dir / "figures", profile.traversal_rows)
+        self.write_traversals(trainer, suite, spec, run_dir / FIGURES, profile.traversal_rows)
         bio.write_json(run_dir / METRICS, {
-            "status": "finished", "reason": "", "iteration": trainer.iteration,
+            "status": FINISHED, "reason": "", "iteration": trainer.iteration,
             "wall_seconds": trainer.wall_seconds, "eval_seconds": sum(result.seconds.values()),
             "metric_seconds": result.seconds, "metrics": result.metrics, "notes": result.notes,
         })
@@ -272,13 +494,13 @@ class Runner:
     def load_finished(self, spec: RunSpec) -> Trainer:
         """The trainer of a finished run, restored from its checkpoint."""
         suite, run_dir = SUITES[spec.suite], spec.directory(self.options.out)
-        if (read_status(run_dir) or {}).get("status") != "finished":
+        if (read_status(run_dir) or {}).get("status") != FINISHED:
             raise RunConflict(f"{run_dir} holds no finished run")
-        identity = bio.read_json(run_dir / CONFIG)["identity"]
+        identity = bio.read_record(run_dir / CONFIG)["identity"]
         config = TrainConfig(**identity["train"])
         train = self.split(suite.dataset, suite.train_split)
         trainer = Trainer(suite.latent, suite.network, config, train.images, self.options.device, spec.seed)
-        saved = torch.load(run_dir / CHECKPOINT, map_location=self.options.device, weights_only=True)
+        saved = load_checkpoint(run_dir / CHECKPOINT, self.options.device)
         trainer.load_state_dict(saved["trainer"])
         return trainer
 
@@ -296,18 +518,29 @@ class Runner:
             traversal_figure(images, rows, values, code.name, code.kind, title, folder / f"traversal_{code.name}.png")
         generator.train(was_training)
 
-    # -- the plan --------------------------------------------------------------------------
+    # -- the plan ----------------------------------------------------------------------------
     def run_all(self, plan: list[RunSpec]) -> list[RunOutcome]:
-        outcomes = []
-        remaining = sum(SUITES[s.suite].profiles[s.profile].train.iterations for s in plan
-                        if (read_status(s.directory(self.options.out)) or {}).get("status") != "finished")
+        """Every run of ``plan`` in order. Raises TooManyFailures when more runs than
+        ``max_failures`` have failed (those recorded failed earlier count too), after the run
+        that crossed the limit has been recorded."""
+        todo = set(self.preflight(plan))
+        remaining = sum(self.options.train_config(s).iterations for s in plan if s in todo)
+        outcomes: list[RunOutcome] = []
+        limit = self.options.max_failures
         for spec in plan:
             tqdm.write(f"run {spec.label} ({spec.profile})")
             outcome = self.run_one(spec, remaining)
-            if outcome.status != "skipped":
-                remaining -= SUITES[spec.suite].profiles[spec.profile].train.iterations
+            if outcome.status in (FINISHED, FAILED):
+                remaining -= self.options.train_config(spec).iterations
             outcomes.append(outcome)
-            tqdm.write(f"  {outcome.status}" + (f": {outcome.reason}" if outcome.reason else "")
+            tqdm.write(f"  {outcome.status}" + (f" ({outcome.ended_as})" if outcome.ended_as else "")
+                       + (f": {outcome.reason}" if outcome.reason else "")
                        + "".join(f"  {k}={v:.3f}" for k, v in outcome.metrics.items()
                                  if k in ("cluster_accuracy", "mi_lower_bound/cat")))
+            failures = sum(o.failed for o in outcomes)
+            if limit is not None and failures > limit and len(outcomes) < len(plan):
+                raise TooManyFailures(
+                    f"stopped after {len(outcomes)} of {len(plan)} runs: {failures} run(s) failed, more than "
+                    f"--max-failures {limit}; finished runs are kept; fix the cause and rerun with --force, "
+                    f"or raise --max-failures", outcomes)
         return outcomes

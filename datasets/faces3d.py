@@ -265,6 +265,7 @@ def write_cache(
     except OSError as exc:
         raise DatasetError(f"cannot write the faces3d cache in {path.parent} ({exc.strerror or exc}); "
                            f"pass another cache folder (cache_dir) or make it writable") from exc
+    remove_stale_cache_temps(path)
     try:
         size = config.image_size
         with h5py.File(temp, "w") as out:
@@ -276,12 +277,29 @@ def write_cache(
             out.attrs["model_sha256"] = model.sha256
             out.attrs["factor_names"] = json.dumps(FACTOR_NAMES)
             out.attrs["factor_sizes"] = json.dumps(config.factor_sizes)
+        with open(temp, "rb+") as handle:  # on disk before the rename makes it the cache
+            os.fsync(handle.fileno())
         os.replace(temp, path)
     except OSError as exc:
         raise DatasetError(f"cannot write the faces3d cache {path} ({exc.strerror or exc})") from exc
     finally:
         if os.path.exists(temp):
             os.unlink(temp)
+
+
+def remove_stale_cache_temps(path: Path) -> None:
+    """Delete the temporary files ``<cache name>.<pid>.<random>.tmp`` beside ``path`` whose writing
+    process is gone (left by a process killed while writing the cache)."""
+    for temp in path.parent.glob(f"{path.name}.*.tmp"):
+        pid = temp.name[len(path.name) + 1:].split(".")[0]
+        if not pid.isdigit() or int(pid) == os.getpid():
+            continue
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            temp.unlink(missing_ok=True)
+        except OSError:
+            pass
 
 
 def read_cache(path: Path, config: Faces3DConfig, model_sha256: str) -> np.ndarray:
@@ -377,8 +395,8 @@ def load_faces3d_grid(
             continue
         try:
             return Faces3D(config, read_cache(path, config, model.sha256), path)
-        except DatasetError as exc:
-            log.warning("faces3d cache: %s; rendering it again", exc)
+        except Exception as exc:  # whatever an unreadable cache raises, it is rebuilt, never fatal
+            log.warning("faces3d cache: %s; rendering it again", " ".join(str(exc).split()) or type(exc).__name__)
     images = render_grid(config, model, workers, progress)
     path = target / name
     write_cache(path, config, model, images, identity_coefficients(config, model))

@@ -9,6 +9,7 @@ with the same settings as the cached grid (no cache is built or read).
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -66,8 +67,13 @@ def save_preview(out: Path, config: Faces3DConfig, data_dir: str | None = None, 
     ax.set_xticks([])
     ax.set_title(f"faces3d: {config.num_images} images of {size}x{size}, sizes {config.factor_sizes}", fontsize=9)
     out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, bbox_inches="tight")
-    plt.close(fig)
+    temp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
+    try:  # written beside the target, then renamed: a killed process leaves no half image
+        fig.savefig(temp, bbox_inches="tight", format=out.suffix.lstrip(".") or "png")
+        os.replace(temp, out)
+    finally:
+        plt.close(fig)
+        temp.unlink(missing_ok=True)
 
 
 def main(argv: list[str] | None = None) -> int:

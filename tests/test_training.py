@@ -7,7 +7,7 @@ import torch.nn.functional as F
 from bench.suites import SUITES
 from models.infogan import InfoGANStep, TrainConfig
 from models.networks import build_networks
-from models.trainer import Trainer, TrainingDiverged
+from models.trainer import CollapseRule, Trainer, TrainingDiverged
 
 SUITE = SUITES["mnist"]
 TINY = TrainConfig(iterations=6, batch_size=16, log_every=2, checkpoint_every=4)
@@ -106,3 +106,24 @@ def test_non_finite_loss_stops_the_run():
     with pytest.raises(TrainingDiverged) as info:
         trainer.train(progress=False)
     assert info.value.iteration == 2 and "non-finite" in info.value.reason
+
+
+def test_collapse_rule_stops_after_patience_low_d_losses():
+    """loss_d below the threshold at `patience` consecutive log points: diverged at the last of them."""
+    images = _images()
+    rule = CollapseRule(threshold=1e9, patience=2)  # every loss is below 1e9
+    trainer = Trainer(SUITE.latent, SUITE.network, TINY, images, torch.device("cpu"), seed=0, collapse=rule)
+    with pytest.raises(TrainingDiverged) as info:
+        trainer.train(progress=False)
+    assert info.value.iteration == 4 and "discriminator collapsed" in info.value.reason
+    assert [row["iteration"] for row in trainer.history] == [2, 4]
+
+
+def test_collapse_rule_counts_consecutive_points_only():
+    rule = CollapseRule(threshold=1e-3, patience=3)
+    low, high = {"loss_d": 1e-4}, {"loss_d": 0.7}
+    assert rule.check([low, low]) is None
+    assert rule.check([low, high, low, low]) is None
+    assert "3 consecutive log points" in rule.check([high, low, low, low])
+    assert CollapseRule(patience=0).check([low] * 10) is None
+    assert CollapseRule().check([{"loss_d": 0.9}] * 10) is None  # healthy training never trips it
