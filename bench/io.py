@@ -77,6 +77,7 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
                                    dir=path.parent)
         os.close(fd)
         tmp_path = Path(tmp)
+        os.chmod(tmp_path, 0o666 & ~_UMASK)  # mkstemp makes 0600; results are ordinary files
         yield tmp_path
         with open(tmp_path, "rb+") as handle:
             os.fsync(handle.fileno())
@@ -132,6 +133,15 @@ def read_record(path: str | os.PathLike) -> dict:
     if not isinstance(data, dict):
         raise RecordError(f"{path} is damaged (not a JSON object); delete its run folder or rerun with --force")
     return data
+
+
+def _current_umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+_UMASK = _current_umask()
 
 
 def probe_writable(folder: str | os.PathLike) -> None:
