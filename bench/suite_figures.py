@@ -109,17 +109,25 @@ def metric_figure(out: Path, suite: str, runs: pd.DataFrame, metrics: list[str])
                         "the mutual-information panels marks H(c).", [("", path)])]
 
 
-def confusion_entry(out: Path, suite: str, runs: pd.DataFrame) -> list[FigureEntry]:
-    """The categorical code against the true labels, from the lowest seed of each model."""
-    seeds = lowest_seeds(runs, suite, lambda m, k: (run_dir(out, suite, m, k) / CONFUSION).is_file())
-    if not seeds:
-        return []
+def lowest_seed_matrices(out: Path, suite: str, runs: pd.DataFrame, filename: str, score: str,
+                         label: str) -> tuple[dict[str, pd.DataFrame], dict[str, str]]:
+    """Per model, the matrix ``filename`` of its lowest seed that has one, and a panel title naming
+    the seed and the run's ``score`` (shown as ``label``)."""
+    seeds = lowest_seeds(runs, suite, lambda m, k: (run_dir(out, suite, m, k) / filename).is_file())
     matrices, titles = {}, {}
     for model, seed in seeds.items():
-        matrices[model] = pd.read_csv(run_dir(out, suite, model, seed) / CONFUSION, index_col=0)
+        matrices[model] = pd.read_csv(run_dir(out, suite, model, seed) / filename, index_col=0)
         row = runs[(runs["suite"] == suite) & (runs["model"] == model) & (runs["seed"] == seed)].iloc[0]
-        accuracy = row.get("cluster_accuracy", math.nan)
-        titles[model] = f"{model}, seed {seed}" + ("" if pd.isna(accuracy) else f": accuracy {accuracy:.3f}")
+        value = row.get(score, math.nan)
+        titles[model] = f"{model}, seed {seed}" + ("" if pd.isna(value) else f": {label} {value:.3f}")
+    return matrices, titles
+
+
+def confusion_entry(out: Path, suite: str, runs: pd.DataFrame) -> list[FigureEntry]:
+    """The categorical code against the true labels, from the lowest seed of each model."""
+    matrices, titles = lowest_seed_matrices(out, suite, runs, CONFUSION, "cluster_accuracy", "accuracy")
+    if not matrices:
+        return []
     path = Path(out) / "figures" / f"{suite}_confusion.png"
     confusion_figure(matrices, titles, f"{suite}: categorical code vs true label (real test images)", path)
     return [FigureEntry(suite, "Categorical code against the true labels",
@@ -130,15 +138,9 @@ def confusion_entry(out: Path, suite: str, runs: pd.DataFrame) -> list[FigureEnt
 
 def mi_matrix_entry(out: Path, suite: str, runs: pd.DataFrame) -> list[FigureEntry]:
     """The code x factor mutual information of ground-truth suites, lowest seed of each model."""
-    seeds = lowest_seeds(runs, suite, lambda m, k: (run_dir(out, suite, m, k) / MI_MATRIX).is_file())
-    if not seeds:
+    matrices, titles = lowest_seed_matrices(out, suite, runs, MI_MATRIX, "mig", "MIG")
+    if not matrices:
         return []
-    matrices, titles = {}, {}
-    for model, seed in seeds.items():
-        matrices[model] = pd.read_csv(run_dir(out, suite, model, seed) / MI_MATRIX, index_col=0)
-        row = runs[(runs["suite"] == suite) & (runs["model"] == model) & (runs["seed"] == seed)].iloc[0]
-        score = row.get("mig", math.nan)
-        titles[model] = f"{model}, seed {seed}" + ("" if pd.isna(score) else f": MIG {score:.3f}")
     path = Path(out) / "figures" / f"{suite}_mi_matrix.png"
     mi_matrix_figure(matrices, titles, f"{suite}: mutual information between codes and true factors", path)
     return [FigureEntry(suite, "Codes against the ground-truth factors",
