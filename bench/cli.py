@@ -1,4 +1,4 @@
-"""The command line: ``python -m bench run | report | figures | list``.
+"""The command line: ``python -m bench run | report | figures | perf | list``.
 
 Every mistake of the user ends in one line on stderr and a non-zero exit; ``--debug`` (or
 ``BENCH_DEBUG=1``) shows the traceback instead. Exit statuses:
@@ -20,6 +20,7 @@ import os
 import signal
 import sys
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 from typing import Iterator
 
@@ -218,6 +219,20 @@ def build_parser() -> argparse.ArgumentParser:
     figures.add_argument("--steps", type=int, default=10, help="values of a continuous code (default 10)")
     figures.add_argument("--debug", action="store_true", help="show tracebacks")
 
+    perf = commands.add_parser("perf", help="training speed: a plain reference loop against the toolkit's trainer")
+    perf.add_argument("--suite", default="mnist", help=f"suite whose networks and data to use: {', '.join(SUITES)}")
+    perf.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda")
+    perf.add_argument("--variants", default=None,
+                      help="comma-separated: reference, toolkit-fp32|bf16 with +cl, +fused, +compile (default: all)")
+    perf.add_argument("--batch-size", type=positive_int, default=128, help="batch size (default 128)")
+    perf.add_argument("--iterations", type=positive_int, default=40, help="timed iterations per repeat (default 40)")
+    perf.add_argument("--warmup", type=non_negative_int, default=5, help="untimed iterations first (default 5)")
+    perf.add_argument("--repeats", type=positive_int, default=5, help="repeats; the median is reported (default 5)")
+    perf.add_argument("--smoke", action="store_true", help="a few tiny iterations of three variants (seconds)")
+    perf.add_argument("--data-dir", default=None, help="dataset folder (default $BENCH_DATA_DIR, then the user cache)")
+    perf.add_argument("--out", default="results", help="output folder; the table goes to <out>/perf/perf.csv")
+    perf.add_argument("--debug", action="store_true", help="show tracebacks")
+
     commands.add_parser("list", help="list suites, models, profiles and metrics")
     return parser
 
@@ -320,6 +335,41 @@ def command_figures(args: argparse.Namespace) -> int:
     return 0
 
 
+def command_perf(args: argparse.Namespace) -> int:
+    from bench.perf import SMOKE, PerfConfig, run_perf, summary_lines, training_images, variant_settings, write_perf
+    from bench.suites import SUITES
+
+    suite = choose("suite", args.suite, list(SUITES))
+    device = resolve_device(args.device)
+    if args.smoke:
+        config = replace(SMOKE, suite=suite)
+    else:
+        config = PerfConfig(suite=suite, batch_size=args.batch_size, iterations=args.iterations,
+                            warmup=args.warmup, repeats=args.repeats)
+    if args.variants is not None:
+        variants = tuple(v.strip() for v in args.variants.split(",") if v.strip())
+        for name in variants:
+            if name != "reference":
+                try:
+                    variant_settings(name)
+                except ValueError as exc:
+                    raise UsageError(str(exc)) from None
+        if not variants:
+            raise UsageError("no variant given to --variants")
+        config = replace(config, variants=variants)
+    out = check_output_folder(args.out)
+    images = training_images(suite, args.data_dir, limit=2000 if args.smoke else None)
+    if len(images) < config.batch_size:
+        raise UsageError(f"--batch-size {config.batch_size} is larger than the {len(images)} training images")
+    print(f"perf: suite {suite}, variants {', '.join(config.variants)}", flush=True)
+    table = run_perf(config, images, device, progress=True)
+    make_output_folder(out)
+    path = write_perf(table, out)
+    print("\n".join(summary_lines(table)))
+    print(f"Table: {path}")
+    return 0
+
+
 def one_line(exc: BaseException) -> str:
     """An exception's message on one line."""
     return " ".join(str(exc).split()) or type(exc).__name__
@@ -341,6 +391,8 @@ def main(argv: list[str] | None = None) -> int:
             return command_report(args)
         if args.command == "figures":
             return command_figures(args)
+        if args.command == "perf":
+            return command_perf(args)
         return command_run(args)
     except (UsageError, PlanError) as exc:
         if debug:

@@ -5,13 +5,14 @@
     batch, fp32, no compilation, D's weight gradients computed in the G step too.
 (b) ``toolkit-*``: the toolkit's InfoGANStep on batches drawn by index from the on-device uint8
     dataset, no host synchronisation per step, in fp32 and under bf16 autocast, optionally with
-    channels-last tensors and fused Adam.
+    channels-last tensors, fused Adam and torch.compile.
 
 Each variant trains the same networks (same recipe, batch and seed) for ``warmup`` untimed then
-``iterations`` timed iterations, ``repeats`` times; the median images/s is reported with the
+``iterations`` timed iterations, ``repeats`` times (round-robin over the variants after the
+first); the median images/s is reported with the
 peak memory (CUDA: max allocated; CPU: peak resident set growth, polled every 5 ms), the
 device's measured matmul throughput and the share of the bf16 floor (peak bf16 matmul FLOP/s
-divided by the FLOPs of one training step per image, counted by torch.utils.flop_counter).
+divided by the FLOPs per image of the recipe's training step, counted by torch.utils.flop_counter).
 """
 
 from __future__ import annotations
@@ -30,36 +31,44 @@ from PIL import Image
 from torch.utils.data import DataLoader, Dataset
 from torch.utils.flop_counter import FlopCounterMode
 from torchvision.transforms import functional as TF
+from tqdm.auto import tqdm
 
 from bench.suites import SUITES
-from models.infogan import InfoGANStep, TrainConfig
+from models.infogan import PRECISIONS, InfoGANStep, TrainConfig
 from models.networks import build_networks
 
 
 @dataclass(frozen=True)
 class PerfConfig:
+    """What to time. A variant is ``reference`` or ``toolkit-<fp32|bf16>`` followed by any of
+    ``+cl`` (channels-last), ``+fused`` (fused Adam) and ``+compile`` (torch.compile)."""
+
     suite: str = "mnist"
     batch_size: int = 128
     iterations: int = 40
     warmup: int = 5
     repeats: int = 3
-    variants: tuple[str, ...] = ("reference", "toolkit-fp32", "toolkit-bf16", "toolkit-bf16-cl", "toolkit-bf16-fused")
+    variants: tuple[str, ...] = ("reference", "toolkit-fp32", "toolkit-bf16", "toolkit-bf16+cl",
+                                 "toolkit-bf16+fused", "toolkit-bf16+compile")
 
 
-@dataclass(frozen=True)
-class Variant:
-    name: str
-    precision: str = "fp32"
-    channels_last: bool = False
-    fused_adam: bool = False
+FLAGS = {"cl": "channels_last", "fused": "fused_optimizer", "compile": "compile"}
 
 
-VARIANTS = {
-    "toolkit-fp32": Variant("toolkit-fp32"),
-    "toolkit-bf16": Variant("toolkit-bf16", precision="bf16"),
-    "toolkit-bf16-cl": Variant("toolkit-bf16-cl", precision="bf16", channels_last=True),
-    "toolkit-bf16-fused": Variant("toolkit-bf16-fused", precision="bf16", fused_adam=True),
-}
+def variant_settings(name: str) -> dict[str, object]:
+    """The TrainConfig fields a toolkit variant name sets, e.g. ``toolkit-bf16+fused`` ->
+    {"precision": "bf16", "fused_optimizer": True}; ValueError for a name that is not one."""
+    head, *flags = name.split("+")
+    precision = head.removeprefix("toolkit-")
+    if not head.startswith("toolkit-") or precision not in PRECISIONS or any(f not in FLAGS for f in flags):
+        raise ValueError(f"unknown variant {name!r}: reference, or toolkit-<{'|'.join(PRECISIONS)}> "
+                         f"with any of {', '.join('+' + f for f in FLAGS)}")
+    return {"precision": precision, **{FLAGS[f]: True for f in flags}}
+
+
+def variant_name(config: TrainConfig) -> str:
+    """The variant name of a training configuration's speed settings (inverse of variant_settings)."""
+    return f"toolkit-{config.precision}" + "".join(f"+{f}" for f, field in FLAGS.items() if getattr(config, field))
 
 
 class PilImages(Dataset):
@@ -129,43 +138,42 @@ def matmul_gflops(device: torch.device, dtype: torch.dtype, size: int = 2048, re
     return 2 * size**3 / statistics.median(times) / 1e9
 
 
-def _networks(suite_name: str, device: torch.device, channels_last: bool = False):
+def _networks(suite_name: str, device: torch.device):
     suite = SUITES[suite_name]
     torch.manual_seed(0)
     G, D = build_networks(suite.latent.input_dim, suite.latent.q_dim, suite.network)
-    G, D = G.to(device), D.to(device)
-    if channels_last:
-        G, D = G.to(memory_format=torch.channels_last), D.to(memory_format=torch.channels_last)
-    return suite, G, D
+    return suite, G.to(device), D.to(device)
+
+
+def flops_per_image(one_iteration, batch_size: int) -> float:
+    """FLOPs of one call of ``one_iteration`` (a whole training step) per image, counted by
+    torch.utils.flop_counter (matmuls and convolutions, forward and backward)."""
+    with FlopCounterMode(display=False) as counter:
+        one_iteration()
+    return counter.get_total_flops() / batch_size
 
 
 def step_flops_per_image(suite_name: str, batch_size: int, device: torch.device) -> float:
-    """FLOPs of one training step (D/Q update and G update, forward and backward) per image."""
+    """FLOPs per image of the toolkit's step (D/Q update and G update, forward and backward;
+    the G update computes no weight gradients for D)."""
     suite, G, D = _networks(suite_name, device)
     step = InfoGANStep(suite.latent, G, D, TrainConfig(batch_size=batch_size), device)
     images = torch.randint(0, 256, (batch_size, *_image_shape(suite)), dtype=torch.uint8, device=device)
-    with FlopCounterMode(display=False) as counter:
-        step(images)
-    return counter.get_total_flops() / batch_size
+    return flops_per_image(lambda: step(images), batch_size)
 
 
 def _image_shape(suite) -> tuple[int, int, int]:
     return (suite.network.image_channels, suite.network.image_size, suite.network.image_size)
 
 
-def _time_iterations(run_one, iterations: int, warmup: int, repeats: int, device: torch.device) -> list[float]:
-    """Seconds of ``iterations`` calls of ``run_one`` after ``warmup`` calls, per repeat."""
-    for _ in range(warmup):
+def _time_block(run_one, iterations: int, device: torch.device) -> float:
+    """Seconds of ``iterations`` calls of ``run_one``, the device drained before and after."""
+    synchronise(device)
+    start = time.perf_counter()
+    for _ in range(iterations):
         run_one()
-    out = []
-    for _ in range(repeats):
-        synchronise(device)
-        start = time.perf_counter()
-        for _ in range(iterations):
-            run_one()
-        synchronise(device)
-        out.append(time.perf_counter() - start)
-    return out
+    synchronise(device)
+    return time.perf_counter() - start
 
 
 def reference_loop(config: PerfConfig, images: torch.Tensor, device: torch.device):
@@ -207,18 +215,12 @@ def reference_loop(config: PerfConfig, images: torch.Tensor, device: torch.devic
     return one
 
 
-def toolkit_loop(config: PerfConfig, variant: Variant, images: torch.Tensor, device: torch.device):
+def toolkit_loop(config: PerfConfig, variant: str, images: torch.Tensor, device: torch.device):
     """The toolkit's step on index-drawn batches of the on-device uint8 dataset."""
-    suite, G, D = _networks(config.suite, device, variant.channels_last)
-    train = replace(suite.profiles["paper"].train, batch_size=config.batch_size, precision=variant.precision)
+    suite, G, D = _networks(config.suite, device)
+    train = replace(suite.profiles["paper"].train, batch_size=config.batch_size, **variant_settings(variant))
     step = InfoGANStep(suite.latent, G, D, train, device)
-    if variant.fused_adam:
-        betas = (train.beta1, train.beta2)
-        step.opt_g = torch.optim.Adam(G.parameters(), lr=train.lr_g, betas=betas, fused=True)
-        step.opt_d = torch.optim.Adam(D.parameters(), lr=train.lr_d, betas=betas, fused=True)
     data = images.to(device)
-    if variant.channels_last:
-        data = data.contiguous(memory_format=torch.channels_last)
     rng = torch.Generator(device=device).manual_seed(0)
 
     def one() -> None:
@@ -228,26 +230,51 @@ def toolkit_loop(config: PerfConfig, variant: Variant, images: torch.Tensor, dev
     return one
 
 
-def run_perf(config: PerfConfig, images: torch.Tensor, device: torch.device) -> pd.DataFrame:
-    """One row per variant: median images/s, the spread over repeats, peak memory, and the ratios."""
-    flops = step_flops_per_image(config.suite, config.batch_size, device)
+def run_perf(config: PerfConfig, images: torch.Tensor, device: torch.device, progress: bool = False) -> pd.DataFrame:
+    """One row per variant: median images/s, the spread over repeats, peak memory, and the ratios.
+
+    The bf16 floor is the images/s at which the paper recipe's step (the reference loop's
+    FLOPs per image) would run at the device's measured bf16 matmul throughput; the toolkit
+    step's own count is lower (its G update skips D's weight gradients) and is reported too.
+    """
+    for name in config.variants:
+        if name != "reference":
+            variant_settings(name)  # unknown names fail before anything is timed
+    reference_flops = flops_per_image(reference_loop(config, images, device), config.batch_size)
+    toolkit_flops = step_flops_per_image(config.suite, config.batch_size, device)
     peak_fp32 = matmul_gflops(device, torch.float32)
     peak_bf16 = matmul_gflops(device, torch.bfloat16)
-    floor = peak_bf16 * 1e9 / flops
+    floor = peak_bf16 * 1e9 / reference_flops
+    loops, seconds, memory = {}, {name: [] for name in config.variants}, {}
+    bar = tqdm(total=len(config.variants) * config.repeats, desc="perf", unit="block", disable=not progress,
+               leave=False)
+    # Each variant is built, warmed up and timed once under the memory probe; the other repeats
+    # then go round the variants in turn, so drift in the machine's speed hits them alike.
+    for name in config.variants:
+        with PeakMemory(device) as probe:
+            loops[name] = reference_loop(config, images, device) if name == "reference" else \
+                toolkit_loop(config, name, images, device)
+            for _ in range(config.warmup):
+                loops[name]()
+            seconds[name].append(_time_block(loops[name], config.iterations, device))
+        memory[name] = probe.peak_bytes / 2**20
+        bar.update()
+    for _ in range(config.repeats - 1):
+        for name in config.variants:
+            seconds[name].append(_time_block(loops[name], config.iterations, device))
+            bar.update()
+    bar.close()
     rows = []
     for name in config.variants:
-        build = (lambda: reference_loop(config, images, device)) if name == "reference" else \
-            (lambda: toolkit_loop(config, VARIANTS[name], images, device))
-        with PeakMemory(device) as memory:
-            seconds = _time_iterations(build(), config.iterations, config.warmup, config.repeats, device)
-        rates = [config.iterations * config.batch_size / s for s in seconds]
+        rates = [config.iterations * config.batch_size / s for s in seconds[name]]
         rows.append({"variant": name, "images_per_s": statistics.median(rates), "min_images_per_s": min(rates),
-                     "max_images_per_s": max(rates), "peak_memory_mb": memory.peak_bytes / 2**20})
+                     "max_images_per_s": max(rates), "peak_memory_mb": memory[name]})
     table = pd.DataFrame(rows)
     reference = table.loc[table["variant"] == "reference", "images_per_s"]
     table["ratio_to_reference"] = table["images_per_s"] / reference.iloc[0] if len(reference) else np.nan
     table["share_of_bf16_floor"] = table["images_per_s"] / floor
-    table["step_mflop_per_image"] = flops / 1e6
+    table["reference_step_mflop_per_image"] = reference_flops / 1e6
+    table["toolkit_step_mflop_per_image"] = toolkit_flops / 1e6
     table["matmul_gflops_fp32"] = peak_fp32
     table["matmul_gflops_bf16"] = peak_bf16
     table["bf16_floor_images_per_s"] = floor
@@ -265,3 +292,35 @@ def write_perf(table: pd.DataFrame, out: Path) -> Path:
     path = Path(out) / "perf" / "perf.csv"
     write_csv(table, path)
     return path
+
+
+SMOKE = PerfConfig(batch_size=16, iterations=2, warmup=1, repeats=1, variants=("reference", "toolkit-fp32", "toolkit-bf16"))
+
+
+def training_images(suite_name: str, data_dir: str | None, download: bool = True, limit: int | None = None) -> torch.Tensor:
+    """The suite's training images (uint8 [N, C, H, W], on the CPU), the first ``limit`` if given."""
+    from datasets import load_dataset
+    from datasets.registry import GROUND_TRUTH, load_ground_truth
+
+    suite = SUITES[suite_name]
+    if suite.dataset in GROUND_TRUTH:
+        split = load_ground_truth(suite.dataset, data_dir, download).as_split(suite.train_split)
+    else:
+        split = load_dataset(suite.dataset, suite.train_split, data_dir, download)
+    return split.images[:limit]
+
+
+def summary_lines(table: pd.DataFrame) -> list[str]:
+    """What a reader wants from the table: each variant's images/s, ratio, share of the floor, memory."""
+    first = table.iloc[0]
+    lines = [f"device {first['device']} ({first['threads']} threads), batch {first['batch_size']}, "
+             f"{first['iterations']} iterations x {first['repeats']} repeats, median images/s",
+             f"matmul peak: fp32 {first['matmul_gflops_fp32']:.0f} GFLOP/s, bf16 {first['matmul_gflops_bf16']:.0f} "
+             f"GFLOP/s; recipe step {first['reference_step_mflop_per_image']:.0f} MFLOP/image (toolkit step "
+             f"{first['toolkit_step_mflop_per_image']:.0f}); bf16 floor {first['bf16_floor_images_per_s']:.0f} images/s"]
+    width = max(len(v) for v in table["variant"])
+    for row in table.itertuples():
+        lines.append(f"  {row.variant:{width}s}  {row.images_per_s:8.0f} images/s "
+                     f"({row.min_images_per_s:.0f}-{row.max_images_per_s:.0f})  {row.ratio_to_reference:5.2f}x reference  "
+                     f"{100 * row.share_of_bf16_floor:5.1f}% of bf16 floor  peak memory {row.peak_memory_mb:7.1f} MB")
+    return lines

@@ -41,6 +41,9 @@ class TrainConfig:
     log_every: int = 50
     checkpoint_every: int = 500
     precision: str = "fp32"
+    channels_last: bool = False    # conv activations and weights in NHWC
+    fused_optimizer: bool = False  # Adam's fused kernel instead of its per-tensor loop
+    compile: bool = False          # torch.compile G and D (in place; state dicts keep their keys)
 
     def __post_init__(self) -> None:
         if self.iterations <= 0 or self.batch_size <= 0:
@@ -57,6 +60,16 @@ class TrainConfig:
 STEP_STATS = ("loss_d", "loss_g", "loss_q")
 
 
+def native_bf16(device: torch.device) -> bool:
+    """Whether ``device`` computes bf16 matrix products natively: CUDA GPUs that report bf16
+    support, CPUs with AVX512-BF16 or AMX tiles (elsewhere bf16 is emulated and slower)."""
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    if device.type == "cpu":
+        return torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported()
+    return False
+
+
 def autocast_context(device: torch.device, precision: str):
     """bf16 autocast on the device when asked for (master weights stay fp32), else nothing."""
     if precision == "bf16":
@@ -71,9 +84,16 @@ class InfoGANStep:
                  config: TrainConfig, device: torch.device):
         self.latent, self.generator, self.discriminator = latent, generator, discriminator
         self.config, self.device = config, device
+        if config.channels_last:
+            generator.to(memory_format=torch.channels_last)
+            discriminator.to(memory_format=torch.channels_last)
+        if config.compile:
+            generator.compile()
+            discriminator.compile()
         betas = (config.beta1, config.beta2)
-        self.opt_g = torch.optim.Adam(generator.parameters(), lr=config.lr_g, betas=betas)
-        self.opt_d = torch.optim.Adam(discriminator.parameters(), lr=config.lr_d, betas=betas)
+        fused = True if config.fused_optimizer else None
+        self.opt_g = torch.optim.Adam(generator.parameters(), lr=config.lr_g, betas=betas, fused=fused)
+        self.opt_d = torch.optim.Adam(discriminator.parameters(), lr=config.lr_d, betas=betas, fused=fused)
         self.code_weights = torch.tensor(
             [config.lambda_cat if code.kind == "categorical" else config.lambda_cont for code in latent.codes],
             device=device,
@@ -99,6 +119,8 @@ class InfoGANStep:
         """One D/Q update and one G update; returns [loss_d, loss_g, loss_q, mean log Q per code]."""
         G, D, latent = self.generator, self.discriminator, self.latent
         real = real_uint8.float().div_(255.0)
+        if self.config.channels_last:
+            real = real.contiguous(memory_format=torch.channels_last)
         n = real.shape[0]
         noise = latent.sample_noise(n, self.device, latent_rng)
         codes = latent.sample_codes(n, self.device, latent_rng)

@@ -2,27 +2,32 @@
 
 from dataclasses import replace
 
+import pandas as pd
+import pytest
 import torch
 
-from bench.perf import PerfConfig, run_perf, step_flops_per_image
+from bench.perf import PerfConfig, run_perf, step_flops_per_image, variant_name, variant_settings
 from bench.suites import SUITES
 from models.trainer import Trainer
 
 SUITE = SUITES["mnist"]
 
 
-def _history(precision: str) -> list[dict]:
+def _history(variant: str) -> list[dict]:
     config = replace(SUITE.profiles["smoke"].train, iterations=4, log_every=1, checkpoint_every=4,
-                     batch_size=64, precision=precision)
+                     batch_size=64, **variant_settings(variant))
     images = torch.randint(0, 256, (512, 1, 28, 28), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
     return Trainer(SUITE.latent, SUITE.network, config, images, torch.device("cpu"), seed=0).train(progress=False)
 
 
-def test_bf16_losses_follow_fp32_for_the_first_iterations():
-    """Same seed, same batches: every logged loss of the first 4 iterations under bf16 autocast is
-    within 5% (relative) or 0.02 (absolute) of fp32's."""
-    fp32, bf16 = _history("fp32"), _history("bf16")
-    for a, b in zip(fp32, bf16):
+@pytest.mark.parametrize("variant", ["toolkit-bf16", "toolkit-bf16+fused", "toolkit-bf16+cl"])
+def test_fast_path_losses_follow_fp32_for_the_first_iterations(variant):
+    """Same seed, same batches: every logged loss of the first 4 iterations on the fast path
+    (bf16 autocast, alone or with fused Adam or channels-last) is within 5% (relative) or
+    0.02 (absolute) of fp32's."""
+    fp32, fast = _history("toolkit-fp32"), _history(variant)
+    assert len(fp32) == len(fast) == 4
+    for a, b in zip(fp32, fast):
         for key in ("loss_d", "loss_g", "loss_q", "L_I/cat", "L_I/c1", "L_I/c2"):
             assert abs(a[key] - b[key]) <= max(0.02, 0.05 * abs(a[key])), (a["iteration"], key, a[key], b[key])
 
@@ -40,3 +45,40 @@ def test_perf_smoke_measures_every_variant(tmp_path):
 def test_step_flops_are_counted():
     # MNIST step: G and D forward and backward, about 0.3 GFLOP per image
     assert 1e8 < step_flops_per_image("mnist", 8, torch.device("cpu")) < 1e9
+
+
+def test_fp32_options_alone_change_nothing():
+    """Fused Adam and channels-last in fp32 follow the plain fp32 path to float rounding."""
+    plain, fused = _history("toolkit-fp32"), _history("toolkit-fp32+fused+cl")
+    for a, b in zip(plain, fused):
+        for key in ("loss_d", "loss_g", "L_I/cat"):
+            assert abs(a[key] - b[key]) <= 1e-3 * max(1.0, abs(a[key])), (a["iteration"], key, a[key], b[key])
+
+
+def test_variant_names_round_trip_and_bad_names_are_refused():
+    settings = variant_settings("toolkit-bf16+fused+compile")
+    assert settings == {"precision": "bf16", "fused_optimizer": True, "compile": True}
+    config = replace(SUITE.profiles["paper"].train, **settings)
+    assert variant_name(config) == "toolkit-bf16+fused+compile"
+    for bad in ("toolkit-fp16", "toolkit-bf16+turbo", "bf16", "reference+cl"):
+        with pytest.raises(ValueError, match="unknown variant"):
+            variant_settings(bad)
+
+
+def test_perf_command_smoke_writes_its_table(tmp_path, fake_mnist, capsys):
+    """``bench perf --smoke``: three variants timed on the training images, the CSV written."""
+    from bench.cli import main
+
+    assert main(["perf", "--smoke", "--data-dir", str(fake_mnist), "--out", str(tmp_path / "out")]) == 0
+    table = pd.read_csv(tmp_path / "out" / "perf" / "perf.csv")
+    assert list(table["variant"]) == ["reference", "toolkit-fp32", "toolkit-bf16"]
+    printed = capsys.readouterr().out
+    assert "x reference" in printed and "of bf16 floor" in printed
+
+
+def test_perf_command_refuses_an_unknown_variant(tmp_path, capsys):
+    from bench.cli import EXIT_USAGE, main
+
+    assert main(["perf", "--variants", "reference,toolkit-fp8", "--out", str(tmp_path)]) == EXIT_USAGE
+    err = capsys.readouterr().err
+    assert err.startswith("bench: error: unknown variant 'toolkit-fp8'") and err.count("\n") == 1
