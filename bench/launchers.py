@@ -200,6 +200,7 @@ class Driver:
                     locked = self._hold(spec)
                     if locked is not None:
                         outcomes[spec] = locked
+                        tqdm.write(describe(locked))
                         bar.update()
                         continue
                     backend.submit(self._task(spec, attempt))

@@ -93,4 +93,8 @@ def run_task(task: RunTask) -> TaskResult:
     if outcome.status in ENDED:
         files = transfer.pack_folder(task.spec.directory(scratch))
         shutil.rmtree(scratch, ignore_errors=True)
+        try:
+            scratch.parent.rmdir()  # the launch's folder, once its last run here has gone
+        except OSError:
+            pass
     return TaskResult(outcome, host_tag(), os.getpid(), files)
