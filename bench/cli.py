@@ -20,7 +20,7 @@ import os
 import signal
 import sys
 from contextlib import contextmanager
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Iterator
 
@@ -204,6 +204,23 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--force", action="store_true",
                      help="start runs again from scratch, also those that have ended or hold other settings")
     run.add_argument("--no-progress", action="store_true", help="no progress bars")
+    run.add_argument("--launcher", default="local",
+                     help="local (this machine; default) or ray (a Ray cluster, one task per run)")
+    run.add_argument("--jobs", type=positive_int, default=None,
+                     help="runs at once: local worker processes (default 1: in this process); "
+                          "with ray, the most tasks in flight (default: as many as the cluster takes)")
+    run.add_argument("--threads", type=positive_int, default=None,
+                     help="torch threads per run (default: all with --jobs 1, an equal share with --jobs N, "
+                          "1 per Ray task, which asks the cluster for that many CPUs)")
+    run.add_argument("--retries", type=non_negative_int, default=None,
+                     help="with workers: attempts after the first of a run that raised or whose worker died, "
+                          "each resuming from its last checkpoint (default 2)")
+    run.add_argument("--ray-address", default=None,
+                     help="the Ray cluster: auto (started with 'ray start' here, or $RAY_ADDRESS) or HOST:PORT "
+                          "(default: start a local one)")
+    run.add_argument("--ray-storage", default=None,
+                     help="shared (default: the workers write --out, a folder every machine sees) or driver "
+                          "(the workers send their runs' files back and this process writes them)")
     run.add_argument("--debug", action="store_true", help="show tracebacks")
 
     report = commands.add_parser("report", help="rebuild the tables and figures from the run records")
@@ -256,10 +273,58 @@ def command_list() -> int:
     return 0
 
 
-def command_run(args: argparse.Namespace) -> int:
-    from bench.runner import RunOptions, Runner, TooManyFailures, plan_runs
+def launch_options(args: argparse.Namespace):
+    """The launcher settings of ``bench run`` (see bench.launchers), checked."""
+    from bench.launchers import DEFAULT_RETRIES, LAUNCHERS, LaunchOptions
+    from bench.worker import SHARED, STORAGES
+
+    launcher = choose("launcher", args.launcher, list(LAUNCHERS))
+    if launcher != "ray":
+        for option, value in (("--ray-address", args.ray_address), ("--ray-storage", args.ray_storage)):
+            if value is not None:
+                raise UsageError(f"{option} applies to --launcher ray only")
+    storage = choose("storage", args.ray_storage, list(STORAGES)) if args.ray_storage else SHARED
+    retries = DEFAULT_RETRIES if args.retries is None else args.retries
+    return LaunchOptions(launcher=launcher, jobs=args.jobs, retries=retries, threads=args.threads,
+                         storage=storage, ray_address=args.ray_address)
+
+
+@contextmanager
+def ray_cluster(launch, device_name: str) -> Iterator[tuple[object, torch.device]]:
+    """Connected to the Ray cluster ``launch`` names for the whole block: (launch options with the
+    runs' device, the driver's own device); a local cluster started here is shut down after."""
+    from dataclasses import replace
+
+    from bench.ray_launch import RayUnavailable, cluster_device, connect, disconnect
+
+    try:
+        cluster = connect(launch.ray_address)
+    except RayUnavailable as exc:
+        raise UsageError(str(exc)) from None
+    try:
+        try:
+            device = cluster_device(choose("device", device_name, ["auto", "cpu", "cuda"]), cluster)
+        except RayUnavailable as exc:
+            raise UsageError(str(exc)) from None
+        here = device if device.type == "cpu" or torch.cuda.is_available() else torch.device("cpu")
+        yield replace(launch, device=device), here
+    finally:
+        disconnect(cluster)
+
+
+@dataclass(frozen=True)
+class PlanArgs:
+    """The checked plan options of ``bench run``."""
+
+    suites: list[str]
+    models: list[str]
+    seeds: list[int]
+    precision: str
+    out: Path
+
+
+def check_plan_args(args: argparse.Namespace) -> PlanArgs:
     from bench.suites import MODELS, SUITES
-    from bench.tables import write_tables
     from models.infogan import PRECISIONS
 
     suites = parse_names("suite", args.suite, list(SUITES))
@@ -268,25 +333,53 @@ def command_run(args: argparse.Namespace) -> int:
     for suite in suites:
         choose("profile", args.profile, list(SUITES[suite].profiles))
     precision = choose("precision", args.precision, list(PRECISIONS))
-    device = resolve_device(args.device)
-    out = check_output_folder(args.out)
+    return PlanArgs(suites, models, seeds, precision, check_output_folder(args.out))
 
+
+def command_run(args: argparse.Namespace) -> int:
+    launch = launch_options(args)
+    if launch.launcher != "ray":
+        device = resolve_device(args.device)
+        return run_plan(args, check_plan_args(args), launch, device)
+    from bench.ray_launch import RayUnavailable, import_ray
+
+    try:
+        import_ray()
+    except RayUnavailable as exc:
+        raise UsageError(str(exc)) from None
+    checked = check_plan_args(args)  # before the minutes a cluster may take
+    with ray_cluster(launch, args.device) as (launch, here):
+        return run_plan(args, checked, launch, here)
+
+
+def run_plan(args: argparse.Namespace, checked: PlanArgs, launch, device: torch.device) -> int:
+    """Run and tabulate the plan of ``args`` with the launcher ``launch``; the exit status.
+    ``device`` is this process's device (the runs' too unless ``launch.device`` says otherwise)."""
+    from bench.launchers import run_plan as launch_plan
+    from bench.runner import RunOptions, Runner, TooManyFailures, plan_runs
+    from bench.tables import write_tables
+
+    suites, models, seeds, precision, out = (checked.suites, checked.models, checked.seeds, checked.precision,
+                                             checked.out)
     plan = plan_runs(suites, models, seeds, args.profile)
     options = RunOptions(out=out, device=device, precision=precision, data_dir=args.data_dir,
                          force=args.force, progress=not args.no_progress, iterations=args.iterations,
                          batch_size=args.batch_size, max_failures=args.max_failures)
     iterations = options.train_config(plan[0]).iterations
     batch = options.train_config(plan[0]).batch_size
+    where = "" if launch.in_process else (
+        f"; {launch.jobs} local worker processes" if launch.launcher == "local" else
+        f"; Ray tasks ({launch.storage} storage" + (f", {launch.jobs} at once)" if launch.jobs else ")"))
     print(f"Plan: {len(plan)} run(s) = suites {','.join(suites)} x models {','.join(models)} x seeds "
           f"{','.join(map(str, seeds))}; profile {args.profile} ({iterations} iterations of batch {batch} each); "
-          f"device {device}, precision {precision}; output {out}", flush=True)
+          f"device {launch.device or device}, precision {precision}; output {out}{where}", flush=True)
     runner = Runner(options)
     runner.preflight(plan)  # data and run folders checked before anything is written
     make_output_folder(out)
     stopped = ""
     with sigterm_as_interrupt():
         try:
-            outcomes = runner.run_all(plan)
+            outcomes = launch_plan(runner, plan, launch, progress=not args.no_progress)
         except TooManyFailures as exc:
             outcomes, stopped = exc.outcomes, str(exc)
         write_tables(out)

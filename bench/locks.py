@@ -13,7 +13,9 @@ next process takes it over. Breaking a stale lock happens under ``flock`` on the
 itself, so two processes that both find the same stale lock cannot both take it: the second
 one re-reads the file under the flock and sees the first one's fresh lock. A lock held on
 another host is never broken automatically (its owner cannot be checked from here); the
-message names it so that a person can delete it.
+message names it so that a person can delete it. The one exception: a process may tag the locks
+it takes (:func:`set_owner_tag`), and a launcher that knows the attempt with that tag is dead
+(its worker died on another machine) removes the lock with :func:`remove_tagged_lock`.
 """
 
 from __future__ import annotations
@@ -33,6 +35,13 @@ from typing import Iterator
 from bench.io import host_tag, pid_alive
 
 LOCK_NAME = ".lock"
+_owner_tag = ""  # written into every lock this process takes (see set_owner_tag)
+
+
+def set_owner_tag(tag: str) -> None:
+    """Tag the locks this process takes from now on (a launcher's name for one attempt at a run)."""
+    global _owner_tag
+    _owner_tag = tag
 
 
 def process_start_time(pid: int) -> int | None:
@@ -57,12 +66,13 @@ class LockOwner:
     started: str                 # ISO time the lock was taken
     pid_start: int | None = None
     token: str = ""
+    tag: str = ""
 
     @classmethod
     def me(cls) -> "LockOwner":
         pid = os.getpid()
         return cls(pid, host_tag(), datetime.now(timezone.utc).isoformat(timespec="seconds"),
-                   process_start_time(pid), secrets.token_hex(8))
+                   process_start_time(pid), secrets.token_hex(8), _owner_tag)
 
     def alive(self) -> bool:
         """False only when the owner certainly no longer runs (same host, pid gone or recycled)."""
@@ -94,7 +104,7 @@ def read_owner(path: Path) -> LockOwner | None:
     try:
         data = json.loads(path.read_text())
         return LockOwner(int(data["pid"]), str(data["host"]), str(data["started"]),
-                         data.get("pid_start"), str(data.get("token", "")))
+                         data.get("pid_start"), str(data.get("token", "")), str(data.get("tag", "")))
     except (OSError, ValueError, KeyError, TypeError):
         return None
 
@@ -108,6 +118,20 @@ def _folder_flock(folder: Path) -> Iterator[None]:
         yield
     finally:
         os.close(fd)  # closing releases the flock
+
+
+def remove_tagged_lock(folder: str | os.PathLike, tag: str) -> bool:
+    """Remove ``folder``'s lock when it carries ``tag`` (the caller knows that attempt is dead);
+    whether it did."""
+    folder, path = Path(folder), Path(folder) / LOCK_NAME
+    if not tag or not path.is_file():
+        return False
+    with _folder_flock(folder):
+        owner = read_owner(path)
+        if owner is None or owner.tag != tag:
+            return False
+        path.unlink(missing_ok=True)
+        return True
 
 
 class FolderLock:

@@ -10,6 +10,10 @@ same settings is skipped, one locked by a live process is left to it, an interru
 resumes from its last checkpoint with every RNG state, and a diverged one is recorded as
 failed while the plan goes on (up to ``max_failures``). Every file is written atomically
 (:mod:`bench.io`); state.json says where the run stands (:mod:`bench.state`).
+
+A run whose process kept crashing (see :mod:`bench.launchers`) is recorded as failed too, but
+with ``"crashed": true`` in metrics.json: unlike a divergence that is not a property of the run,
+so the next ``bench run`` tries it again from its last checkpoint instead of skipping it.
 """
 
 from __future__ import annotations
@@ -191,16 +195,29 @@ def load_checkpoint(path: Path, device: torch.device) -> dict:
     return saved
 
 
-class Runner:
-    """Executes a plan; holds each dataset split once, on the training device."""
+def is_crash_record(record: dict) -> bool:
+    """Whether a metrics.json record is a crash failure (tried again by the next run) rather than an end."""
+    return record.get("status") == FAILED and bool(record.get("crashed"))
 
-    def __init__(self, options: RunOptions):
+
+class Runner:
+    """Executes a plan; holds each dataset split once, on the training device. ``eta`` False
+    leaves out the plan's ETA line (a worker that trains a share of the plan cannot tell it)."""
+
+    def __init__(self, options: RunOptions, eta: bool = True):
         self.options = options
+        self.eta = eta
         self._splits: dict[tuple[str, str], ImageSplit] = {}
         self._rate: float | None = None
         self._references: dict[tuple, Reference] = {}
         self._ground_truth: dict[str, object] = {}
         self._state: RunState | None = None  # the state.json of the run being trained
+
+    def for_output(self, out: Path) -> "Runner":
+        """A runner like this one writing to ``out``, sharing the data and references loaded so far."""
+        other = Runner(replace(self.options, out=out), self.eta)
+        other._splits, other._references, other._ground_truth = self._splits, self._references, self._ground_truth
+        return other
 
     def reference(self, suite: Suite, battery: BatteryConfig) -> Reference | None:
         """The suite's reference (trained once; the classifier is cached under <out>/reference), or None."""
@@ -252,7 +269,7 @@ class Runner:
             record = read_status(run_dir)
         except bio.RecordError as exc:
             raise RunConflict(str(exc)) from None
-        if record is not None and record.get("status") in ENDED:
+        if record is not None and record.get("status") in ENDED and not is_crash_record(record):
             return record
         return None
 
@@ -295,6 +312,48 @@ class Runner:
                 raise PlanError(f"batch size {batch} is larger than the {len(train)} training images of "
                                 f"{suite.dataset}; give a smaller --batch-size")
         return todo
+
+    def prepare_references(self, plan: list[RunSpec]) -> None:
+        """Train (or load) the references the runs of ``plan`` cache under the output folder, so that
+        worker processes started afterwards find them there instead of each training its own."""
+        for spec in plan:
+            suite = SUITES[spec.suite]
+            if suite.dataset not in GROUND_TRUTH:
+                self.reference(suite, suite.profiles[spec.profile].battery)
+
+    def run_config(self, spec: RunSpec) -> dict:
+        """What config.json holds for ``spec``: its identity, device, versions, data and metric settings."""
+        options, suite = self.options, SUITES[spec.suite]
+        profile = suite.profiles[spec.profile]
+        train = self.split(suite.dataset, suite.train_split)
+        test_labels = self.test_split(suite, profile).labels
+        return {
+            "identity": run_identity(spec, options), "device": str(options.device),
+            "device_name": device_name(options.device), "versions": versions(),
+            "dataset": {"name": suite.dataset, "train": len(train), "test": len(test_labels)},
+            "metric_settings": {"parts": list(suite.metrics), "battery": asdict(profile.battery),
+                                "seed": spec.seed + profile.battery.seed_offset, "eval_every": profile.eval_every,
+                                "clustering_split": suite.test_split, "clustering_images": len(test_labels)},
+        }
+
+    def record_crash(self, spec: RunSpec, reason: str, config: dict | None = None) -> RunOutcome:
+        """Record ``spec`` as failed because its process kept crashing: metrics.json (marked
+        ``crashed``, so a later ``bench run`` tries it again) and state.json, plus config.json
+        (``config``, else this runner's) when the run never got as far as writing it. The caller
+        holds the folder's lock or knows no process works on the folder."""
+        run_dir = spec.directory(self.options.out)
+        if not (run_dir / CONFIG).is_file():
+            bio.write_json(run_dir / CONFIG, config or self.run_config(spec))
+        try:
+            state = read_state(run_dir)
+        except bio.RecordError:
+            state = None
+        iteration = state.iteration if state else 0
+        bio.write_json(run_dir / METRICS, {"status": FAILED, "reason": reason, "crashed": True,
+                                           "iteration": iteration, "metrics": {}})
+        base = state or RunState(FAILED, target_iterations=self.options.train_config(spec).iterations)
+        write_state(run_dir, replace(base, state=FAILED, reason=reason, iteration=iteration))
+        return RunOutcome(spec, FAILED, reason)
 
     # -- one run -----------------------------------------------------------------------------
     def _checkpoint(self, trainer: Trainer, run_dir: Path, identity: dict) -> None:
@@ -388,6 +447,9 @@ class Runner:
             if record is not None:
                 self._align_state(run_dir, record)
                 return self._skipped(spec, record)
+            crashed = read_status(run_dir)
+            if crashed is not None and is_crash_record(crashed):
+                (run_dir / METRICS).unlink()  # tried again: until it ends it is running, not failed
 
         train = self.split(suite.dataset, suite.train_split)
         test = self.test_split(suite, profile)
@@ -404,13 +466,7 @@ class Runner:
             was = f" (interrupted: {previous.describe()})" if previous and previous.pid else ""
             tqdm.write(f"  resuming at iteration {trainer.iteration} of {config.iterations}{was}")
             self._write_history(trainer, run_dir)  # the history that goes with the checkpoint
-        bio.write_json(run_dir / CONFIG, {
-            "identity": identity, "device": str(options.device), "device_name": device_name(options.device),
-            "versions": versions(), "dataset": {"name": suite.dataset, "train": len(train), "test": len(test_labels)},
-            "metric_settings": {"parts": list(suite.metrics), "battery": asdict(profile.battery),
-                                "seed": spec.seed + profile.battery.seed_offset, "eval_every": profile.eval_every,
-                                "clustering_split": suite.test_split, "clustering_images": len(test_labels)},
-        })
+        bio.write_json(run_dir / CONFIG, self.run_config(spec))
         me = LockOwner.me()
         self._state = write_state(run_dir, RunState(
             RUNNING, iteration=trainer.iteration, target_iterations=config.iterations,
@@ -419,7 +475,7 @@ class Runner:
         start_iteration, start_wall = trainer.iteration, trainer.wall_seconds
 
         def on_log(t: Trainer, row: dict) -> dict:
-            if self._rate is None and t.iteration > start_iteration:
+            if self.eta and self._rate is None and t.iteration > start_iteration:
                 self._rate = (row["wall_seconds"] - start_wall) / (t.iteration - start_iteration)
                 eta = self._rate * (remaining_iterations - (t.iteration - start_iteration))
                 tqdm.write(f"ETA: about {eta / 60:.1f} min for the plan "
