@@ -192,7 +192,12 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--seeds", default="0", help="seeds, e.g. 0,1,2 or 0-2 (default 0)")
     run.add_argument("--profile", default="paper", help=f"training profile: {', '.join(PROFILES)} (default paper)")
     run.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda")
-    run.add_argument("--precision", default="fp32", help="fp32 or bf16 (autocast, fp32 master weights)")
+    run.add_argument("--precision", default="auto",
+                     help="auto (bf16 where the device has native bf16, else fp32), fp32 or bf16 "
+                          "(autocast, fp32 master weights)")
+    run.add_argument("--fused-adam", action=argparse.BooleanOptionalAction, default=True,
+                     help="Adam's fused kernel (default on)")
+    run.add_argument("--compile", action="store_true", help="torch.compile G and D (default off)")
     run.add_argument("--data-dir", default=None, help="dataset folder (default $BENCH_DATA_DIR, then the user cache)")
     run.add_argument("--out", default="results", help="output folder (default results)")
     run.add_argument("--iterations", type=positive_int, default=None,
@@ -332,7 +337,7 @@ def check_plan_args(args: argparse.Namespace) -> PlanArgs:
     seeds = parse_seeds(args.seeds)
     for suite in suites:
         choose("profile", args.profile, list(SUITES[suite].profiles))
-    precision = choose("precision", args.precision, list(PRECISIONS))
+    precision = choose("precision", args.precision, ["auto", *PRECISIONS])
     return PlanArgs(suites, models, seeds, precision, check_output_folder(args.out))
 
 
@@ -359,10 +364,15 @@ def run_plan(args: argparse.Namespace, checked: PlanArgs, launch, device: torch.
     from bench.runner import RunOptions, Runner, TooManyFailures, plan_runs
     from bench.tables import write_tables
 
+    from models.infogan import default_precision
+
     suites, models, seeds, precision, out = (checked.suites, checked.models, checked.seeds, checked.precision,
                                              checked.out)
+    if precision == "auto":
+        precision = default_precision(launch.device or device)
     plan = plan_runs(suites, models, seeds, args.profile)
-    options = RunOptions(out=out, device=device, precision=precision, data_dir=args.data_dir,
+    options = RunOptions(out=out, device=device, precision=precision, fused_optimizer=args.fused_adam,
+                         compile=args.compile, data_dir=args.data_dir,
                          force=args.force, progress=not args.no_progress, iterations=args.iterations,
                          batch_size=args.batch_size, max_failures=args.max_failures)
     iterations = options.train_config(plan[0]).iterations
@@ -372,7 +382,9 @@ def run_plan(args: argparse.Namespace, checked: PlanArgs, launch, device: torch.
         f"; Ray tasks ({launch.storage} storage" + (f", {launch.jobs} at once)" if launch.jobs else ")"))
     print(f"Plan: {len(plan)} run(s) = suites {','.join(suites)} x models {','.join(models)} x seeds "
           f"{','.join(map(str, seeds))}; profile {args.profile} ({iterations} iterations of batch {batch} each); "
-          f"device {launch.device or device}, precision {precision}; output {out}{where}", flush=True)
+          f"device {launch.device or device}, precision {precision}"
+          f"{', fused Adam' if args.fused_adam else ''}{', compiled' if args.compile else ''}; output {out}{where}",
+          flush=True)
     runner = Runner(options)
     runner.preflight(plan)  # data and run folders checked before anything is written
     make_output_folder(out)

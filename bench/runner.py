@@ -85,12 +85,15 @@ class RunSpec:
 
 @dataclass(frozen=True)
 class RunOptions:
-    """How to run a plan. ``iterations`` and ``batch_size`` replace the profile's values (and so
-    become part of every run's identity); ``max_failures`` None means no limit."""
+    """How to run a plan. ``iterations`` and ``batch_size`` replace the profile's values, and
+    ``precision``, ``fused_optimizer`` and ``compile`` set the training step's speed settings (all
+    part of every run's identity); ``max_failures`` None means no limit."""
 
     out: Path
     device: torch.device
     precision: str = "fp32"
+    fused_optimizer: bool = False
+    compile: bool = False
     data_dir: str | None = None
     download: bool = True
     force: bool = False
@@ -104,7 +107,7 @@ class RunOptions:
         """The profile's recipe for ``spec``'s model, with the overrides applied."""
         config = SUITES[spec.suite].train_config(spec.profile, spec.model, self.precision)
         changes = {k: v for k, v in (("iterations", self.iterations), ("batch_size", self.batch_size)) if v}
-        return replace(config, **changes) if changes else config
+        return replace(config, fused_optimizer=self.fused_optimizer, compile=self.compile, **changes)
 
 
 @dataclass

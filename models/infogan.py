@@ -70,6 +70,12 @@ def native_bf16(device: torch.device) -> bool:
     return False
 
 
+def default_precision(device: torch.device) -> str:
+    """The toolkit's default precision on ``device``: bf16 autocast where bf16 is native, else
+    fp32 (README, Speed: the measurements behind this choice)."""
+    return "bf16" if native_bf16(device) else "fp32"
+
+
 def autocast_context(device: torch.device, precision: str):
     """bf16 autocast on the device when asked for (master weights stay fp32), else nothing."""
     if precision == "bf16":

@@ -27,6 +27,7 @@ import bench.cli as cli
 import bench.io as bio
 from bench.cli import main
 from datasets.idx import write_idx
+from models.infogan import default_precision
 from tests.conftest import make_fake_mnist
 
 RUN = "runs/mnist/infogan/seed0"
@@ -35,6 +36,10 @@ RUN = "runs/mnist/infogan/seed0"
 @pytest.fixture(scope="module")
 def data(tmp_path_factory) -> Path:
     return make_fake_mnist(tmp_path_factory.mktemp("data"), compress=False)
+
+
+DEFAULT_PRECISION = default_precision(torch.device("cpu"))  # what the runs below train with
+OTHER_PRECISION = "fp32" if DEFAULT_PRECISION == "bf16" else "bf16"
 
 
 def base_args(out: Path, data: Path) -> list[str]:
@@ -285,7 +290,8 @@ def test_data_folder_missing_or_empty(results, tmp_path, capsys, how):
     (["--profile", "quick"], "profile: 'smoke' there, 'quick' asked"),
     (["--iterations", "3"], "train.iterations: 2 there, 3 asked"),
     (["--batch-size", "16"], "train.batch_size: 32 there, 16 asked"),
-    (["--precision", "bf16"], "train.precision: 'fp32' there, 'bf16' asked"),
+    (["--precision", OTHER_PRECISION], f"train.precision: '{DEFAULT_PRECISION}' there, '{OTHER_PRECISION}' asked"),
+    (["--no-fused-adam"], "train.fused_optimizer: True there, False asked"),
 ])
 def test_run_folder_with_other_settings(results, data, capsys, extra, needle):
     with unchanged(results):
