@@ -23,6 +23,7 @@ from bench.runner import RunOptions, Runner, RunSpec, plan_runs
 from bench.state import read_state
 from bench.tables import write_tables
 from datasets import sfm
+from models.infogan import default_precision
 from tests.launch_faults import always_raise, die_after_first_checkpoint
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -123,7 +124,10 @@ def ray_cluster():
 
 
 def options(out: Path, data: Path) -> RunOptions:
-    return RunOptions(out=out, device=torch.device("cpu"), data_dir=str(data), progress=False)
+    """The options `bench run` trains with by default, so the records compare with ``in_process``'s."""
+    cpu = torch.device("cpu")
+    return RunOptions(out=out, device=cpu, precision=default_precision(cpu), fused_optimizer=True,
+                      data_dir=str(data), progress=False)
 
 
 @pytest.mark.parametrize("launcher, storage", [("local", "shared"), ("ray", "driver")])
