@@ -21,9 +21,10 @@ from __future__ import annotations
 
 import secrets
 from collections import deque
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Callable, Protocol
+from typing import Callable, Iterator, Protocol
 
 import torch
 from tqdm.auto import tqdm
@@ -56,6 +57,18 @@ class LaunchOptions:
     @property
     def in_process(self) -> bool:
         return self.launcher == "local" and (self.jobs or 1) == 1
+
+
+@contextmanager
+def torch_threads(threads: int | None) -> Iterator[None]:
+    """Torch uses ``threads`` threads inside the block (None: leave it), its setting before after."""
+    before = torch.get_num_threads()
+    if threads:
+        torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def threads_per_run(launch: LaunchOptions) -> int | None:
@@ -183,7 +196,8 @@ class Driver:
         """Every run of ``plan``; TooManyFailures as :meth:`Runner.run_all` raises it."""
         runner, backend = self.runner, self.backend
         todo = runner.preflight(plan)
-        runner.prepare_references(todo)
+        with torch_threads(self.threads):  # a reference's numbers depend on its thread count, as a run's do
+            runner.prepare_references(todo)
         outcomes: dict[RunSpec, RunOutcome] = {}
         for spec in plan:
             if spec not in todo:
