@@ -299,15 +299,11 @@ SMOKE = PerfConfig(batch_size=16, iterations=2, warmup=1, repeats=1, variants=("
 
 def training_images(suite_name: str, data_dir: str | None, download: bool = True, limit: int | None = None) -> torch.Tensor:
     """The suite's training images (uint8 [N, C, H, W], on the CPU), the first ``limit`` if given."""
-    from datasets import load_dataset
-    from datasets.registry import GROUND_TRUTH, load_ground_truth
+    from bench.runner import RunOptions, Runner
 
     suite = SUITES[suite_name]
-    if suite.dataset in GROUND_TRUTH:
-        split = load_ground_truth(suite.dataset, data_dir, download).as_split(suite.train_split)
-    else:
-        split = load_dataset(suite.dataset, suite.train_split, data_dir, download)
-    return split.images[:limit]
+    loader = Runner(RunOptions(out=Path("."), device=torch.device("cpu"), data_dir=data_dir, download=download))
+    return loader.split(suite.dataset, suite.train_split).images[:limit]
 
 
 def summary_lines(table: pd.DataFrame) -> list[str]:

@@ -108,10 +108,7 @@ class LocalPool:
             if worker.process.is_alive():
                 os.kill(worker.process.pid, signal.SIGINT)
         for worker in self._busy:
-            worker.process.join(STOP_SECONDS)
-            if worker.process.is_alive():
-                worker.process.kill()
-                worker.process.join()
+            _reap(worker.process)
         self._busy.clear()
 
     def close(self) -> None:
@@ -123,9 +120,14 @@ class LocalPool:
             except OSError:
                 pass
         for worker in self._idle:
-            worker.process.join(STOP_SECONDS)
-            if worker.process.is_alive():
-                worker.process.kill()
-                worker.process.join()
+            _reap(worker.process)
             worker.connection.close()
         self._idle.clear()
+
+
+def _reap(process) -> None:
+    """Wait up to STOP_SECONDS for ``process`` to end, then kill it."""
+    process.join(STOP_SECONDS)
+    if process.is_alive():
+        process.kill()
+        process.join()

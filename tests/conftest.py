@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from datasets import sfm
 from datasets.idx import write_idx
 from datasets.mnist import ALL_FILES, find_file
 
@@ -21,16 +22,24 @@ def _offline(monkeypatch):
     monkeypatch.setenv("BENCH_OFFLINE", "1")
 
 
-@pytest.fixture
-def real_data_dir() -> Path:
+def real_data_root(face_model: bool = False) -> Path:
+    """$BENCH_DATA_DIR with the MNIST files (and the face model when asked): skips when it is
+    unset, fails when it is set but files are missing."""
     value = os.environ.get("BENCH_DATA_DIR")
     if not value:
         pytest.skip("BENCH_DATA_DIR is not set")
     root = Path(value)
     missing = [stem for stem in ALL_FILES if find_file(root, stem) is None]
+    if face_model and not (root / sfm.SUBFOLDER / sfm.FILE_NAME).is_file():
+        missing.append(f"{sfm.SUBFOLDER}/{sfm.FILE_NAME}")
     if missing:
-        pytest.fail(f"BENCH_DATA_DIR={root} is set but MNIST files are missing: {missing}")
+        pytest.fail(f"BENCH_DATA_DIR={root} is set but files are missing: {missing}")
     return root.resolve()
+
+
+@pytest.fixture
+def real_data_dir() -> Path:
+    return real_data_root()
 
 
 def make_fake_mnist(folder: Path, train: int = 60_000, test: int = 10_000, compress: bool = True) -> Path:

@@ -8,6 +8,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
+import pytest
 import torch
 
 from bench.io import host_tag
@@ -67,3 +68,16 @@ def interrupt_after_checkpoint(monkeypatch) -> None:
         raise KeyboardInterrupt
 
     monkeypatch.setattr(Runner, "_checkpoint", die)
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory) -> Path:
+    return make_data(tmp_path_factory.mktemp("data"))
+
+
+@pytest.fixture(autouse=True)
+def no_suite_figures(monkeypatch):
+    """The suite figures (tested in test_report) are left out of the tables rebuild."""
+    import bench.suite_figures
+
+    monkeypatch.setattr(bench.suite_figures, "write_suite_figures", lambda out, runs, order: [])

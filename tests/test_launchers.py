@@ -22,8 +22,8 @@ from bench.launchers import LaunchOptions, run_plan
 from bench.runner import RunOptions, Runner, RunSpec, plan_runs
 from bench.state import read_state
 from bench.tables import write_tables
-from datasets import sfm
 from models.infogan import default_precision
+from tests.conftest import real_data_root
 from tests.launch_faults import always_raise, die_after_first_checkpoint
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -33,19 +33,8 @@ TABLES = ["runs.csv", "comparison.csv", "summary.csv"]
 
 @pytest.fixture(scope="module")
 def data_dir() -> Path:
-    """The real MNIST and face model: skipped without BENCH_DATA_DIR, failing when it lacks them."""
-    value = os.environ.get("BENCH_DATA_DIR")
-    if not value:
-        pytest.skip("BENCH_DATA_DIR is not set")
-    from datasets.mnist import ALL_FILES, find_file
-
-    root = Path(value)
-    missing = [stem for stem in ALL_FILES if find_file(root, stem) is None]
-    if not (root / sfm.SUBFOLDER / sfm.FILE_NAME).is_file():
-        missing.append(f"{sfm.SUBFOLDER}/{sfm.FILE_NAME}")
-    if missing:
-        pytest.fail(f"BENCH_DATA_DIR={root} is set but files are missing: {missing}")
-    return root.resolve()
+    """The real MNIST and face model."""
+    return real_data_root(face_model=True)
 
 
 def bench_run(out: Path, data: Path, *extra: str) -> subprocess.CompletedProcess:

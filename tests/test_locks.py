@@ -8,7 +8,6 @@ import os
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -17,21 +16,8 @@ from bench.cli import main
 from bench.locks import FolderLock, LockHeld
 from bench.runner import Runner
 from bench.state import read_state
-from tests.run_support import (ROOT, RUNNER_CHECKPOINT, args, dead_pid, interrupt_after_checkpoint, make_data,
-                               run_dir, write_lock)
-
-
-@pytest.fixture(scope="module")
-def data(tmp_path_factory) -> Path:
-    return make_data(tmp_path_factory.mktemp("data"))
-
-
-@pytest.fixture(autouse=True)
-def no_suite_figures(monkeypatch):
-    """The suite figures (tested in test_report) are left out of the tables rebuild here."""
-    import bench.suite_figures
-
-    monkeypatch.setattr(bench.suite_figures, "write_suite_figures", lambda out, runs, order: [])
+from tests.run_support import (ROOT, RUNNER_CHECKPOINT, args, data, dead_pid, interrupt_after_checkpoint,  # noqa: F401
+                               no_suite_figures, run_dir, write_lock)
 
 
 def test_locked_run_is_skipped_and_a_dead_owner_is_taken_over(data, tmp_path, capsys):

@@ -8,7 +8,6 @@ import os
 from pathlib import Path
 
 import pandas as pd
-import pytest
 import torch
 
 from bench.cli import main
@@ -16,21 +15,8 @@ from bench.io import host_tag
 from bench.runner import CHECKPOINT, RunOptions, Runner, RunSpec
 from bench.state import read_state
 from models.trainer import CollapseRule, Trainer
-from tests.run_support import (RUNNER_CHECKPOINT, TRAINER_INIT, args, dead_pid, interrupt_after_checkpoint,
-                               make_data, run_dir)
-
-
-@pytest.fixture(scope="module")
-def data(tmp_path_factory) -> Path:
-    return make_data(tmp_path_factory.mktemp("data"))
-
-
-@pytest.fixture(autouse=True)
-def no_suite_figures(monkeypatch):
-    """The suite figures (tested in test_report) are left out of the tables rebuild here."""
-    import bench.suite_figures
-
-    monkeypatch.setattr(bench.suite_figures, "write_suite_figures", lambda out, runs, order: [])
+from tests.run_support import (RUNNER_CHECKPOINT, TRAINER_INIT, args, data, dead_pid,  # noqa: F401
+                               interrupt_after_checkpoint, no_suite_figures, run_dir)
 
 
 def poison_seeds(monkeypatch, seeds: set[int]) -> None:

@@ -29,21 +29,19 @@ from bench.aggregate import write_csv
 from bench.evaluate import clustering_metrics
 from bench.perf import variant_settings
 from bench.suites import SUITES
-from datasets import load_dataset
+from datasets import ImageSplit, load_dataset
 from models.trainer import Trainer
 
 THRESHOLDS = (0.90, 0.95)
 
 
-def train_seed(seed: int, variant: str, eval_every: int, device: torch.device, data_dir: str | None,
+def train_seed(seed: int, variant: str, eval_every: int, train: ImageSplit, test: ImageSplit, device: torch.device,
                progress: bool = True, iterations: int | None = None) -> pd.DataFrame:
     """Train one InfoGAN run; the test accuracy against training seconds every ``eval_every`` iterations."""
     suite = SUITES["mnist"]
     config = replace(suite.train_config("paper", "infogan", "fp32"), **variant_settings(variant))
     if iterations:
         config = replace(config, iterations=iterations)
-    train = load_dataset(suite.dataset, suite.train_split, data_dir).to(device)
-    test = load_dataset(suite.dataset, suite.test_split, data_dir).to(device)
     trainer = Trainer(suite.latent, suite.network, config, train.images, device, seed)
     eval_seconds = 0.0
 
@@ -106,13 +104,16 @@ def main() -> None:
     variant_settings(args.variant)
     out = Path(args.out)
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    suite = SUITES["mnist"]
+    train = load_dataset(suite.dataset, suite.train_split, args.data_dir).to(device)
+    test = load_dataset(suite.dataset, suite.test_split, args.data_dir).to(device)
     curves = {}
     for seed in (int(s) for s in args.seeds.split(",")):
         path = out / f"curve_seed{seed}.csv"
         if path.is_file():
             curves[seed] = pd.read_csv(path)
             continue
-        curves[seed] = train_seed(seed, args.variant, args.eval_every, device, args.data_dir,
+        curves[seed] = train_seed(seed, args.variant, args.eval_every, train, test, device,
                                   progress=not args.no_progress, iterations=args.iterations)
         write_csv(curves[seed], path)
     table = summarise(curves, args.variant, Path(args.fp32_results) if args.fp32_results else None)
