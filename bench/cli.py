@@ -245,7 +245,8 @@ def build_parser() -> argparse.ArgumentParser:
     perf.add_argument("--suite", default="mnist", help=f"suite whose networks and data to use: {', '.join(SUITES)}")
     perf.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda")
     perf.add_argument("--variants", default=None,
-                      help="comma-separated: reference, toolkit-fp32|bf16 with +cl, +fused, +compile (default: all)")
+                      help="comma-separated: reference, toolkit-fp32|bf16 with +cl, +fused, +compile, +graph (CUDA), "
+                           "+x<K> (K seeds at once) (default: a set for the device)")
     perf.add_argument("--batch-size", type=positive_int, default=128, help="batch size (default 128)")
     perf.add_argument("--iterations", type=positive_int, default=40, help="timed iterations per repeat (default 40)")
     perf.add_argument("--warmup", type=non_negative_int, default=5, help="untimed iterations first (default 5)")
@@ -441,7 +442,7 @@ def command_figures(args: argparse.Namespace) -> int:
 
 
 def command_perf(args: argparse.Namespace) -> int:
-    from bench.perf import SMOKE, PerfConfig, run_perf, summary_lines, training_images, variant_settings, write_perf
+    from bench.perf import CUDA_VARIANTS, SMOKE, PerfConfig, run_perf, summary_lines, training_images, variant_settings, write_perf
     from bench.suites import SUITES
 
     suite = choose("suite", args.suite, list(SUITES))
@@ -451,6 +452,8 @@ def command_perf(args: argparse.Namespace) -> int:
     else:
         config = PerfConfig(suite=suite, batch_size=args.batch_size, iterations=args.iterations,
                             warmup=args.warmup, repeats=args.repeats)
+        if device.type == "cuda":
+            config = replace(config, variants=CUDA_VARIANTS)
     if args.variants is not None:
         variants = tuple(v.strip() for v in args.variants.split(",") if v.strip())
         for name in variants:

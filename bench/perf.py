@@ -36,12 +36,14 @@ from tqdm.auto import tqdm
 from bench.suites import SUITES
 from models.infogan import PRECISIONS, InfoGANStep, TrainConfig
 from models.networks import build_networks
+from models.stacked_trainer import StackedTrainer
 
 
 @dataclass(frozen=True)
 class PerfConfig:
     """What to time. A variant is ``reference`` or ``toolkit-<fp32|bf16>`` followed by any of
-    ``+cl`` (channels-last), ``+fused`` (fused Adam) and ``+compile`` (torch.compile)."""
+    ``+cl`` (channels-last), ``+fused`` (fused Adam), ``+compile`` (torch.compile), ``+graph``
+    (CUDA graph replay) and ``+x<K>`` (K seeds stacked in one process; images/s counts all K)."""
 
     suite: str = "mnist"
     batch_size: int = 128
@@ -52,7 +54,15 @@ class PerfConfig:
                                  "toolkit-bf16+fused", "toolkit-bf16+compile")
 
 
-FLAGS = {"cl": "channels_last", "fused": "fused_optimizer", "compile": "compile"}
+# The default set on a CUDA device: the graph replay and stacked seeds exist there only.
+CUDA_VARIANTS = ("reference", "toolkit-fp32", "toolkit-bf16", "toolkit-bf16+fused", "toolkit-bf16+fused+graph",
+                 "toolkit-bf16+fused+x8", "toolkit-bf16+fused+graph+x8")
+
+FLAGS = {"cl": "channels_last", "fused": "fused_optimizer", "compile": "compile", "graph": "cuda_graph"}
+
+
+def _copies_flag(flag: str) -> int | None:
+    return int(flag[1:]) if flag[:1] == "x" and flag[1:].isdigit() and int(flag[1:]) > 0 else None
 
 
 def variant_settings(name: str) -> dict[str, object]:
@@ -60,10 +70,16 @@ def variant_settings(name: str) -> dict[str, object]:
     {"precision": "bf16", "fused_optimizer": True}; ValueError for a name that is not one."""
     head, *flags = name.split("+")
     precision = head.removeprefix("toolkit-")
-    if not head.startswith("toolkit-") or precision not in PRECISIONS or any(f not in FLAGS for f in flags):
+    if (not head.startswith("toolkit-") or precision not in PRECISIONS
+            or any(f not in FLAGS and _copies_flag(f) is None for f in flags)):
         raise ValueError(f"unknown variant {name!r}: reference, or toolkit-<{'|'.join(PRECISIONS)}> "
-                         f"with any of {', '.join('+' + f for f in FLAGS)}")
-    return {"precision": precision, **{FLAGS[f]: True for f in flags}}
+                         f"with any of {', '.join('+' + f for f in FLAGS)}, +x<K>")
+    return {"precision": precision, **{FLAGS[f]: True for f in flags if f in FLAGS}}
+
+
+def variant_copies(name: str) -> int:
+    """How many seeds a variant trains at once (``+x<K>``; 1 without it)."""
+    return next((k for k in map(_copies_flag, name.split("+")[1:]) if k), 1)
 
 
 def variant_name(config: TrainConfig) -> str:
@@ -123,8 +139,10 @@ def synchronise(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def matmul_gflops(device: torch.device, dtype: torch.dtype, size: int = 2048, repeats: int = 5) -> float:
-    """Median GFLOP/s of a [size x size] @ [size x size] product (2 size^3 FLOPs)."""
+def matmul_gflops(device: torch.device, dtype: torch.dtype, size: int | None = None, repeats: int = 5) -> float:
+    """Median GFLOP/s of a [size x size] @ [size x size] product (2 size^3 FLOPs); by default
+    size 2048 on a CPU and 8192 on a GPU (large enough to reach its peak)."""
+    size = size or (8192 if device.type == "cuda" else 2048)
     a = torch.randn(size, size, device=device, dtype=dtype)
     b = torch.randn(size, size, device=device, dtype=dtype)
     a @ b
@@ -216,15 +234,26 @@ def reference_loop(config: PerfConfig, images: torch.Tensor, device: torch.devic
 
 
 def toolkit_loop(config: PerfConfig, variant: str, images: torch.Tensor, device: torch.device):
-    """The toolkit's step on index-drawn batches of the on-device uint8 dataset."""
-    suite, G, D = _networks(config.suite, device)
-    train = replace(suite.profiles["paper"].train, batch_size=config.batch_size, **variant_settings(variant))
-    step = InfoGANStep(suite.latent, G, D, train, device)
+    """The toolkit's step on index-drawn batches of the on-device uint8 dataset (with ``+x<K>``,
+    K copies stacked, each drawing its own batch and latent)."""
+    copies = variant_copies(variant)
+    train = replace(SUITES[config.suite].profiles["paper"].train, batch_size=config.batch_size,
+                    **variant_settings(variant))
     data = images.to(device)
-    rng = torch.Generator(device=device).manual_seed(0)
+    if copies == 1:
+        suite, G, D = _networks(config.suite, device)
+        step = InfoGANStep(suite.latent, G, D, train, device)
+        rng = torch.Generator(device=device).manual_seed(0)
+        shape = (config.batch_size,)
+    else:
+        trainer = StackedTrainer(SUITES[config.suite].latent, SUITES[config.suite].network, train, data, device,
+                                 list(range(copies)))
+        step, rng = trainer.step, trainer.latent_rngs
+        shape = (copies, config.batch_size)
+    index_rng = torch.Generator(device=device).manual_seed(0)
 
     def one() -> None:
-        index = torch.randint(len(data), (config.batch_size,), device=device, generator=rng)
+        index = torch.randint(len(data), shape, device=device, generator=index_rng)
         step(data[index], rng)
 
     return one
@@ -266,8 +295,8 @@ def run_perf(config: PerfConfig, images: torch.Tensor, device: torch.device, pro
     bar.close()
     rows = []
     for name in config.variants:
-        rates = [config.iterations * config.batch_size / s for s in seconds[name]]
-        rows.append({"variant": name, "images_per_s": statistics.median(rates), "min_images_per_s": min(rates),
+        rates = [config.iterations * config.batch_size * variant_copies(name) / s for s in seconds[name]]
+        rows.append({"variant": name, "seeds_at_once": variant_copies(name), "images_per_s": statistics.median(rates), "min_images_per_s": min(rates),
                      "max_images_per_s": max(rates), "peak_memory_mb": memory[name]})
     table = pd.DataFrame(rows)
     reference = table.loc[table["variant"] == "reference", "images_per_s"]

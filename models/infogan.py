@@ -15,14 +15,20 @@ from __future__ import annotations
 
 from contextlib import nullcontext
 from dataclasses import dataclass
+from typing import Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from models.cuda_graph import GraphedStep
 from models.latent import LatentSpec
+from models.stacked import StackedModules
 
 PRECISIONS = ("fp32", "bf16")
+
+# One generator for a lone run, one per copy for stacked copies.
+LatentRng = torch.Generator | Sequence[torch.Generator] | None
 
 
 @dataclass(frozen=True)
@@ -44,6 +50,7 @@ class TrainConfig:
     channels_last: bool = False    # conv activations and weights in NHWC
     fused_optimizer: bool = False  # Adam's fused kernel instead of its per-tensor loop
     compile: bool = False          # torch.compile G and D (in place; state dicts keep their keys)
+    cuda_graph: bool = False       # replay each step from one captured CUDA graph (CUDA only)
 
     def __post_init__(self) -> None:
         if self.iterations <= 0 or self.batch_size <= 0:
@@ -54,6 +61,8 @@ class TrainConfig:
             raise ValueError("checkpoint_every must be a multiple of log_every (a resumed log interval starts clean)")
         if self.precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}")
+        if self.cuda_graph and self.compile:
+            raise ValueError("cuda_graph and compile are alternatives: choose one")
 
 
 # Order of the values a step returns (then one mean log Q per code).
@@ -76,20 +85,29 @@ def default_precision(device: torch.device) -> str:
     return "bf16" if native_bf16(device) else "fp32"
 
 
-def autocast_context(device: torch.device, precision: str):
-    """bf16 autocast on the device when asked for (master weights stay fp32), else nothing."""
+def autocast_context(device: torch.device, precision: str, cache: bool = True):
+    """bf16 autocast on the device when asked for (master weights stay fp32), else nothing.
+
+    ``cache=False`` recasts weights at every use, as code captured in a CUDA graph must.
+    """
     if precision == "bf16":
-        return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
+        return torch.autocast(device_type=device.type, dtype=torch.bfloat16, cache_enabled=cache)
     return nullcontext()
 
 
 class InfoGANStep:
     """Holds the optimisers and performs training steps without any host synchronisation."""
 
-    def __init__(self, latent: LatentSpec, generator: nn.Module, discriminator: nn.Module,
+    def __init__(self, latent: LatentSpec, generator: nn.Module | StackedModules,
+                 discriminator: nn.Module | StackedModules,
                  config: TrainConfig, device: torch.device):
         self.latent, self.generator, self.discriminator = latent, generator, discriminator
         self.config, self.device = config, device
+        self.copies = generator.count if isinstance(generator, StackedModules) else None
+        if config.cuda_graph and device.type != "cuda":
+            raise ValueError(f"cuda_graph needs a CUDA device, not {device}")
+        if self.copies is not None and (config.channels_last or config.compile):
+            raise ValueError("stacked copies take neither channels_last nor compile")
         if config.channels_last:
             generator.to(memory_format=torch.channels_last)
             discriminator.to(memory_format=torch.channels_last)
@@ -98,55 +116,100 @@ class InfoGANStep:
             discriminator.compile()
         betas = (config.beta1, config.beta2)
         fused = True if config.fused_optimizer else None
-        self.opt_g = torch.optim.Adam(generator.parameters(), lr=config.lr_g, betas=betas, fused=fused)
-        self.opt_d = torch.optim.Adam(discriminator.parameters(), lr=config.lr_d, betas=betas, fused=fused)
+        capturable = config.cuda_graph  # step counts on the device, updated inside the graph
+        self.opt_g = torch.optim.Adam(generator.parameters(), lr=config.lr_g, betas=betas, fused=fused,
+                                      capturable=capturable)
+        self.opt_d = torch.optim.Adam(discriminator.parameters(), lr=config.lr_d, betas=betas, fused=fused,
+                                      capturable=capturable)
+        self._graphed: GraphedStep | None = None
+        self._graph_rng: torch.Generator | None = None
         self.code_weights = torch.tensor(
             [config.lambda_cat if code.kind == "categorical" else config.lambda_cont for code in latent.codes],
             device=device,
         )
 
     def mi_loss(self, q_out: torch.Tensor, codes: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
-        """(-sum_i lambda_i mean log Q(c_i|x), mean log Q per code [number of codes])."""
-        mean_loglik = self.latent.log_likelihoods(q_out, codes).mean(dim=0)
-        return -(mean_loglik * self.code_weights).sum(), mean_loglik
+        """(-sum_i lambda_i mean log Q(c_i|x), mean log Q per code), per stacked copy if stacked."""
+        mean_loglik = self.latent.log_likelihoods(q_out, codes).mean(dim=-2)
+        return -(mean_loglik * self.code_weights).sum(dim=-1), mean_loglik
 
     def generator_loss(self, fake: torch.Tensor, codes: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
-        """(G's loss, mean log Q per code) for fakes ``fake`` = G(z, c) through the current D.
+        """(G's loss, [BCE term, mean log Q per code]) for fakes ``fake`` = G(z, c) through the current D.
 
         G's loss is BCE(D(fake), 1), plus -sum_i lambda_i E[log Q(c_i | fake)] for InfoGAN only.
         """
-        with autocast_context(self.device, self.config.precision):
+        with self._autocast():
             d_gen, q_gen = self.discriminator(fake)
-            loss_g = F.binary_cross_entropy_with_logits(d_gen.float(), torch.ones_like(d_gen, dtype=torch.float32))
+            loss_g = batch_bce(d_gen, 1.0)
             mi_g, mean_loglik = self.mi_loss(q_gen, codes)
-        return (loss_g + mi_g if self.config.mutual_info else loss_g), torch.stack([loss_g, *mean_loglik])
+        total = loss_g + mi_g if self.config.mutual_info else loss_g
+        return total, torch.cat([loss_g.unsqueeze(-1), mean_loglik], dim=-1)
 
-    def __call__(self, real_uint8: torch.Tensor, latent_rng: torch.Generator | None = None) -> torch.Tensor:
-        """One D/Q update and one G update; returns [loss_d, loss_g, loss_q, mean log Q per code]."""
+    def _autocast(self):
+        return autocast_context(self.device, self.config.precision, cache=not self.config.cuda_graph)
+
+    def __call__(self, real_uint8: torch.Tensor, latent_rng: LatentRng = None) -> torch.Tensor:
+        """One D/Q update and one G update; returns [loss_d, loss_g, loss_q, mean log Q per code]
+        ([K, ...] for K stacked copies, which take ``real_uint8`` [K, n, C, H, W] and one
+        generator each in ``latent_rng``).
+
+        With ``cuda_graph`` the step is replayed from a CUDA graph after a few eager calls
+        (models.cuda_graph); the latent generators must then stay the same at every call.
+        """
+        if not self.config.cuda_graph:
+            return self.eager_step(real_uint8, latent_rng)
+        if self._graphed is None:
+            self._graph_rng = latent_rng
+            generators = [] if latent_rng is None else [latent_rng] if isinstance(latent_rng, torch.Generator) \
+                else list(latent_rng)
+            self._graphed = GraphedStep(lambda batch: self.eager_step(batch, latent_rng), generators)
+        elif latent_rng is not self._graph_rng:
+            raise ValueError("a graphed step draws from the generators it was captured with")
+        return self._graphed(real_uint8)
+
+    def sample_latent(self, n: int, latent_rng: LatentRng) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        """(noise, codes) for n images, or for n images of each stacked copy, each copy from its
+        own generator (so copy k draws what a lone run with that generator draws)."""
+        latent, device = self.latent, self.device
+        if self.copies is None:
+            return latent.sample_noise(n, device, latent_rng), latent.sample_codes(n, device, latent_rng)
+        generators = list(latent_rng) if latent_rng is not None else [None] * self.copies
+        if len(generators) != self.copies:
+            raise ValueError(f"{len(generators)} latent generators for {self.copies} stacked copies")
+        drawn = [(latent.sample_noise(n, device, g), latent.sample_codes(n, device, g)) for g in generators]
+        noise = torch.stack([noise for noise, _ in drawn])
+        codes = [torch.stack([c[i] for _, c in drawn]) for i in range(len(latent.codes))]
+        return noise, codes
+
+    def eager_step(self, real_uint8: torch.Tensor, latent_rng: LatentRng = None) -> torch.Tensor:
+        """The step itself, run op by op (see __call__)."""
         G, D, latent = self.generator, self.discriminator, self.latent
         real = real_uint8.float().div_(255.0)
         if self.config.channels_last:
             real = real.contiguous(memory_format=torch.channels_last)
-        n = real.shape[0]
-        noise = latent.sample_noise(n, self.device, latent_rng)
-        codes = latent.sample_codes(n, self.device, latent_rng)
+        noise, codes = self.sample_latent(real.shape[-4], latent_rng)
 
-        with autocast_context(self.device, self.config.precision):
+        with self._autocast():
             fake = G(latent.generator_input(noise, codes))
             d_real, _ = D(real)
             d_fake, q_fake = D(fake.detach())
-            loss_d = (F.binary_cross_entropy_with_logits(d_real.float(), torch.ones(n, device=self.device))
-                      + F.binary_cross_entropy_with_logits(d_fake.float(), torch.zeros(n, device=self.device)))
+            loss_d = batch_bce(d_real, 1.0) + batch_bce(d_fake, 0.0)
             loss_q, _ = self.mi_loss(q_fake, codes)
         self.opt_d.zero_grad(set_to_none=True)
-        (loss_d + loss_q).backward()
+        (loss_d + loss_q).sum().backward()  # a sum over stacked copies leaves each its own gradient
         self.opt_d.step()
 
         D.requires_grad_(False)  # G's step needs gradients through D, not for D's weights
         total_g, g_stats = self.generator_loss(fake, codes)
         self.opt_g.zero_grad(set_to_none=True)
-        total_g.backward()
+        total_g.sum().backward()
         self.opt_g.step()
         D.requires_grad_(True)
 
-        return torch.cat([torch.stack([loss_d, g_stats[0], loss_q]), g_stats[1:]]).detach()
+        return torch.cat([torch.stack([loss_d, g_stats[..., 0], loss_q], dim=-1), g_stats[..., 1:]], dim=-1).detach()
+
+
+def batch_bce(logits: torch.Tensor, target: float) -> torch.Tensor:
+    """Mean over the batch (last dimension) of BCE(sigmoid(logits), target), in fp32."""
+    logits = logits.float()
+    return F.binary_cross_entropy_with_logits(logits, torch.full_like(logits, target), reduction="none").mean(dim=-1)

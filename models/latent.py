@@ -127,16 +127,21 @@ class LatentSpec:
         return [code.sample(n, device, generator) for code in self.codes]
 
     def generator_input(self, noise: torch.Tensor, codes: list[torch.Tensor]) -> torch.Tensor:
-        return torch.cat([noise, *codes], dim=1)
+        """Noise and codes side by side along the last dimension (any leading dimensions)."""
+        return torch.cat([noise, *codes], dim=-1)
 
     def split_q(self, q_out: torch.Tensor) -> list[torch.Tensor]:
         """The Q-head output [n, q_dim] cut into one parameter block per code."""
         return list(torch.split(q_out, [code.q_dim for code in self.codes], dim=1))
 
     def log_likelihoods(self, q_out: torch.Tensor, codes: list[torch.Tensor]) -> torch.Tensor:
-        """log Q(c_i | x) per row and code: [n, number of codes]."""
-        blocks = self.split_q(q_out)
-        return torch.stack([code.log_likelihood(b, v) for code, b, v in zip(self.codes, blocks, codes)], dim=1)
+        """log Q(c_i | x) per row and code: [..., n, number of codes] from Q outputs [..., n, q_dim]
+        and code values [..., n, input dim] (leading dimensions, such as stacked seeds, are kept)."""
+        lead = q_out.shape[:-1]
+        blocks = self.split_q(q_out.reshape(-1, q_out.shape[-1]))
+        values = [v.reshape(-1, v.shape[-1]) for v in codes]
+        per_code = [code.log_likelihood(b, v) for code, b, v in zip(self.codes, blocks, values)]
+        return torch.stack(per_code, dim=1).reshape(*lead, len(self.codes))
 
     def describe(self) -> dict:
         return {

@@ -84,6 +84,19 @@ def _set_numpy_state(state: list) -> None:
     np.random.set_state((name, np.asarray(keys, dtype=np.uint32), pos, has_gauss, cached))
 
 
+def log_row(latent: LatentSpec, iteration: int, wall_seconds: float, means: list[float]) -> dict:
+    """A history row from the step statistics averaged over a log interval (STEP_STATS, then
+    mean log Q per code, turned into L_I = E[log Q] + H(c)); TrainingDiverged if any is not finite."""
+    row = {"iteration": iteration, "wall_seconds": round(wall_seconds, 3)}
+    row.update(zip(STEP_STATS, means[: len(STEP_STATS)]))
+    for code, mean_loglik, entropy in zip(latent.codes, means[len(STEP_STATS):], latent.entropies()):
+        row[f"L_I/{code.name}"] = mean_loglik + entropy
+    bad = [k for k, v in row.items() if isinstance(v, float) and not math.isfinite(v)]
+    if bad:
+        raise TrainingDiverged(iteration, f"non-finite {', '.join(bad)}")
+    return row
+
+
 class Trainer:
     """Trains one InfoGAN or GAN on ``images`` (uint8 [N, C, H, W], already on ``device``)."""
 
@@ -158,15 +171,7 @@ class Trainer:
 
     # -- loop ----------------------------------------------------------------------------
     def _log_row(self, sums: torch.Tensor, count: int) -> dict:
-        means = (sums / count).tolist()
-        row = {"iteration": self.iteration, "wall_seconds": round(self.wall_seconds, 3)}
-        row.update(zip(STEP_STATS, means[: len(STEP_STATS)]))
-        for code, mean_loglik, entropy in zip(self.latent.codes, means[len(STEP_STATS):], self.latent.entropies()):
-            row[f"L_I/{code.name}"] = mean_loglik + entropy
-        bad = [k for k, v in row.items() if isinstance(v, float) and not math.isfinite(v)]
-        if bad:
-            raise TrainingDiverged(self.iteration, f"non-finite {', '.join(bad)}")
-        return row
+        return log_row(self.latent, self.iteration, self.wall_seconds, (sums / count).tolist())
 
     def train(self, on_log: Callable[["Trainer", dict], dict | None] | None = None,
               on_checkpoint: Callable[["Trainer"], None] | None = None,

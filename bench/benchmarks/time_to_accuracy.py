@@ -1,7 +1,8 @@
 """Time to accuracy: the MNIST paper recipe on the fast path, wall time to 90% and 95%.
 
-    python -m bench.benchmarks.time_to_accuracy [--seeds 0,1,2] [--variant toolkit-bf16]
+    python -m bench.benchmarks.time_to_accuracy [--seeds 0,1,2] [--variant toolkit-bf16] [--stack]
         [--eval-every 250] [--out results/bench_time_to_accuracy] [--fp32-results results/bench_mnist_paper]
+        [--lambda-cont 1 --fixed-std]
 
 Trains InfoGAN with the paper profile (5,000 iterations of batch 128) and the speed settings
 of ``--variant`` (see ``bench perf``), evaluating the categorical code's accuracy on the real
@@ -11,14 +12,16 @@ training alone took to reach a point. Writes per seed ``curve_seed<k>.csv`` (ite
 train_seconds, wall_seconds, test_accuracy) and ``time_to_accuracy.csv`` (one row per seed:
 seconds to 90% and 95%, empty when never reached, the final accuracy, and, read from the
 fp32 paper benchmark's run records when given, the fp32 final accuracy of the same seed).
-A seed whose curve exists is not trained again.
+A seed whose curve exists is not trained again. With ``--stack`` the seeds train together in
+one process (models.stacked_trainer); their clock is then the shared one, the time all of them
+took together.
 """
 
 from __future__ import annotations
 
 import argparse
 import time
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pandas as pd
@@ -30,35 +33,94 @@ from bench.evaluate import clustering_metrics
 from bench.perf import variant_settings
 from bench.suites import SUITES
 from datasets import ImageSplit, load_dataset
+from models.infogan import TrainConfig
+from models.latent import LatentSpec
+from models.stacked_trainer import StackedTrainer
 from models.trainer import Trainer
 
 THRESHOLDS = (0.90, 0.95)
 
 
-def train_seed(seed: int, variant: str, eval_every: int, train: ImageSplit, test: ImageSplit, device: torch.device,
-               progress: bool = True, iterations: int | None = None) -> pd.DataFrame:
-    """Train one InfoGAN run; the test accuracy against training seconds every ``eval_every`` iterations."""
-    suite = SUITES["mnist"]
-    config = replace(suite.train_config("paper", "infogan", "fp32"), **variant_settings(variant))
-    if iterations:
-        config = replace(config, iterations=iterations)
-    trainer = Trainer(suite.latent, suite.network, config, train.images, device, seed)
-    eval_seconds = 0.0
+@dataclass(frozen=True)
+class Recipe:
+    """The MNIST paper profile with a perf variant's speed settings and, optionally, the
+    official code's continuous-code setting (weight ``lambda_cont``, Q's std fixed at 1)."""
 
-    def on_log(t: Trainer, row: dict) -> dict:
-        nonlocal eval_seconds
-        if t.iteration % eval_every and t.iteration != config.iterations:
+    variant: str = "toolkit-bf16"
+    iterations: int | None = None      # cut the run (quick checks)
+    lambda_cont: float | None = None   # None: the profile's weight
+    fixed_std: bool = False
+
+    def latent(self) -> LatentSpec:
+        latent = SUITES["mnist"].latent
+        if not self.fixed_std:
+            return latent
+        return replace(latent, codes=tuple(replace(c, learn_std=False) if c.kind == "uniform" else c
+                                           for c in latent.codes))
+
+    def config(self) -> TrainConfig:
+        config = replace(SUITES["mnist"].train_config("paper", "infogan", "fp32"), **variant_settings(self.variant))
+        if self.iterations:
+            config = replace(config, iterations=self.iterations)
+        return replace(config, lambda_cont=self.lambda_cont) if self.lambda_cont is not None else config
+
+    def describe(self) -> str:
+        extra = ([f"lambda_cont {self.lambda_cont:g}"] if self.lambda_cont is not None else []) + \
+            (["fixed std"] if self.fixed_std else [])
+        return self.variant + (f" ({', '.join(extra)})" if extra else "")
+
+
+class _Evaluator:
+    """Test accuracy every ``eval_every`` iterations, with the evaluations' own time kept apart."""
+
+    def __init__(self, latent: LatentSpec, eval_every: int, last: int, test: ImageSplit):
+        self.latent, self.eval_every, self.last, self.test, self.eval_seconds = latent, eval_every, last, test, 0.0
+        self._at: tuple[int, float] | None = None
+
+    def __call__(self, iteration: int, wall_seconds: float, discriminator) -> dict:
+        if iteration % self.eval_every and iteration != self.last:
             return {}
-        train_seconds = row["wall_seconds"] - eval_seconds  # evaluations so far are inside the wall clock
+        if self._at is None or self._at[0] != iteration:  # stacked seeds share one clock reading
+            self._at = (iteration, wall_seconds - self.eval_seconds)  # earlier evaluations are inside the wall clock
         start = time.perf_counter()
-        scores, _ = clustering_metrics(suite.latent, t.discriminator, test.images, test.labels)
-        eval_seconds += time.perf_counter() - start
-        return {"train_seconds": round(train_seconds, 3), "test_accuracy": scores["cluster_accuracy"]}
+        scores, _ = clustering_metrics(self.latent, discriminator, self.test.images, self.test.labels)
+        self.eval_seconds += time.perf_counter() - start
+        return {"train_seconds": round(self._at[1], 3), "test_accuracy": scores["cluster_accuracy"]}
 
-    history = trainer.train(on_log=on_log, progress=progress, description=f"{variant} seed{seed}")
-    curve = pd.DataFrame([row for row in history if "test_accuracy" in row])
-    curve.insert(0, "seed", seed)
-    return curve[["seed", "iteration", "train_seconds", "wall_seconds", "test_accuracy"]]
+
+CURVE_COLUMNS = ["seed", "iteration", "train_seconds", "wall_seconds", "test_accuracy"]
+
+
+def _curve(seed: int, history: list[dict]) -> pd.DataFrame:
+    rows = [{"seed": seed, **row} for row in history if "test_accuracy" in row]
+    return pd.DataFrame(rows, columns=CURVE_COLUMNS)
+
+
+def train_seed(seed: int, recipe: Recipe, eval_every: int, train: ImageSplit, test: ImageSplit, device: torch.device,
+               progress: bool = True) -> pd.DataFrame:
+    """Train one InfoGAN run; the test accuracy against training seconds every ``eval_every`` iterations."""
+    latent, config = recipe.latent(), recipe.config()
+    trainer = Trainer(latent, SUITES["mnist"].network, config, train.images, device, seed)
+    evaluate = _Evaluator(latent, eval_every, config.iterations, test)
+    history = trainer.train(on_log=lambda t, row: evaluate(t.iteration, row["wall_seconds"], t.discriminator),
+                            progress=progress, description=f"{recipe.variant} seed{seed}")
+    return _curve(seed, history)
+
+
+def train_stacked(seeds: list[int], recipe: Recipe, eval_every: int, train: ImageSplit, test: ImageSplit,
+                  device: torch.device, progress: bool = True) -> dict[int, pd.DataFrame]:
+    """Train the seeds together in one process; per seed, the accuracy curve against the shared clock."""
+    latent, config = recipe.latent(), recipe.config()
+    trainer = StackedTrainer(latent, SUITES["mnist"].network, config, train.images, device, seeds)
+    evaluate = _Evaluator(latent, eval_every, config.iterations, test)
+
+    def on_log(t: StackedTrainer, k: int, row: dict) -> dict:
+        return evaluate(t.iteration, row["wall_seconds"], t.discriminator.module(k))
+
+    histories = trainer.train(on_log=on_log, progress=progress, description=f"{recipe.variant} seeds {seeds}")
+    for k, reason in trainer.failures.items():
+        print(f"seed {seeds[k]} failed: {reason}")
+    return {seed: _curve(seed, history) for seed, history in zip(seeds, histories)}
 
 
 def seconds_to(curve: pd.DataFrame, threshold: float) -> float:
@@ -82,10 +144,11 @@ def summarise(curves: dict[int, pd.DataFrame], variant: str, fp32_results: Path 
         row = {"seed": seed, "variant": variant}
         for threshold in THRESHOLDS:
             row[f"seconds_to_{round(100 * threshold)}"] = seconds_to(curve, threshold)
-        row["final_accuracy"] = float(curve["test_accuracy"].iloc[-1])
+        last = curve.iloc[-1] if len(curve) else {}  # empty: the seed failed before its first evaluation
+        row["final_accuracy"] = float(last.get("test_accuracy", float("nan")))
         row["fp32_final_accuracy"] = fp32_accuracy(fp32_results, seed)
-        row["train_seconds"] = float(curve["train_seconds"].iloc[-1])
-        row["iterations"] = int(curve["iteration"].iloc[-1])
+        row["train_seconds"] = float(last.get("train_seconds", float("nan")))
+        row["iterations"] = int(last.get("iteration", 0))
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -94,29 +157,43 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", default="0,1,2")
     parser.add_argument("--variant", default="toolkit-bf16")
+    parser.add_argument("--stack", action="store_true", help="train the seeds together in one process")
     parser.add_argument("--eval-every", type=int, default=250)
     parser.add_argument("--iterations", type=int, default=None, help="cut the recipe (for a quick check)")
     parser.add_argument("--out", default="results/bench_time_to_accuracy")
     parser.add_argument("--fp32-results", default="results/bench_mnist_paper")
+    parser.add_argument("--lambda-cont", type=float, default=None,
+                        help="weight of the continuous codes' MI term (default: the profile's 0.1; official code: 1)")
+    parser.add_argument("--fixed-std", action="store_true", help="Q's Gaussians for continuous codes with std 1")
     parser.add_argument("--data-dir", default=None)
     parser.add_argument("--no-progress", action="store_true")
     args = parser.parse_args()
     variant_settings(args.variant)
+    recipe = Recipe(args.variant, args.iterations, args.lambda_cont, args.fixed_std)
     out = Path(args.out)
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     suite = SUITES["mnist"]
     train = load_dataset(suite.dataset, suite.train_split, args.data_dir).to(device)
     test = load_dataset(suite.dataset, suite.test_split, args.data_dir).to(device)
-    curves = {}
+    curves, to_train = {}, []
     for seed in (int(s) for s in args.seeds.split(",")):
         path = out / f"curve_seed{seed}.csv"
         if path.is_file():
             curves[seed] = pd.read_csv(path)
-            continue
-        curves[seed] = train_seed(seed, args.variant, args.eval_every, train, test, device,
-                                  progress=not args.no_progress, iterations=args.iterations)
-        write_csv(curves[seed], path)
-    table = summarise(curves, args.variant, Path(args.fp32_results) if args.fp32_results else None)
+        else:
+            to_train.append(seed)
+    if args.stack and to_train:
+        trained = train_stacked(to_train, recipe, args.eval_every, train, test, device,
+                                progress=not args.no_progress)
+        for seed, curve in trained.items():
+            curves[seed] = curve
+            write_csv(curve, out / f"curve_seed{seed}.csv")
+    for seed in [] if args.stack else to_train:
+        curves[seed] = train_seed(seed, recipe, args.eval_every, train, test, device,
+                                  progress=not args.no_progress)
+        write_csv(curves[seed], out / f"curve_seed{seed}.csv")
+    variant = recipe.describe() + (f" stacked x{len(curves)}" if args.stack else "")
+    table = summarise(curves, variant, Path(args.fp32_results) if args.fp32_results else None)
     write_csv(table, out / "time_to_accuracy.csv")
     print(f"device {device}, {torch.get_num_threads()} threads")
     print(table.round(3).to_string(index=False))
