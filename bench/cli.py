@@ -198,6 +198,11 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--fused-adam", action=argparse.BooleanOptionalAction, default=True,
                      help="Adam's fused kernel (default on)")
     run.add_argument("--compile", action="store_true", help="torch.compile G and D (default off)")
+    run.add_argument("--cuda-graph", action=argparse.BooleanOptionalAction, default=None,
+                     help="replay each training step from a CUDA graph (default: on with a CUDA device)")
+    run.add_argument("--seeds-together", type=positive_int, default=1,
+                     help="train up to N fresh seeds of a suite and model at once in this process, as stacked "
+                          "copies (fills a GPU; slower on a CPU; default 1)")
     run.add_argument("--data-dir", default=None, help="dataset folder (default $BENCH_DATA_DIR, then the user cache)")
     run.add_argument("--out", default="results", help="output folder (default results)")
     run.add_argument("--iterations", type=positive_int, default=None,
@@ -369,11 +374,20 @@ def run_plan(args: argparse.Namespace, checked: PlanArgs, launch, device: torch.
 
     suites, models, seeds, precision, out = (checked.suites, checked.models, checked.seeds, checked.precision,
                                              checked.out)
+    runs_on = launch.device or device
     if precision == "auto":
-        precision = default_precision(launch.device or device)
+        precision = default_precision(runs_on)
+    cuda_graph = runs_on.type == "cuda" and not args.compile if args.cuda_graph is None else args.cuda_graph
+    if cuda_graph and runs_on.type != "cuda":
+        raise UsageError(f"--cuda-graph needs a CUDA device; the runs' device is {runs_on}")
+    if cuda_graph and args.compile:
+        raise UsageError("--cuda-graph and --compile are alternatives: choose one")
+    if args.seeds_together > 1 and (args.compile or not launch.in_process):
+        raise UsageError("--seeds-together applies to runs in this process (--launcher local --jobs 1) without --compile")
     plan = plan_runs(suites, models, seeds, args.profile)
     options = RunOptions(out=out, device=device, precision=precision, fused_optimizer=args.fused_adam,
-                         compile=args.compile, data_dir=args.data_dir,
+                         compile=args.compile, cuda_graph=cuda_graph, seeds_together=args.seeds_together,
+                         data_dir=args.data_dir,
                          force=args.force, progress=not args.no_progress, iterations=args.iterations,
                          batch_size=args.batch_size, max_failures=args.max_failures)
     iterations = options.train_config(plan[0]).iterations
@@ -384,7 +398,9 @@ def run_plan(args: argparse.Namespace, checked: PlanArgs, launch, device: torch.
     print(f"Plan: {len(plan)} run(s) = suites {','.join(suites)} x models {','.join(models)} x seeds "
           f"{','.join(map(str, seeds))}; profile {args.profile} ({iterations} iterations of batch {batch} each); "
           f"device {launch.device or device}, precision {precision}"
-          f"{', fused Adam' if args.fused_adam else ''}{', compiled' if args.compile else ''}; output {out}{where}",
+          f"{', fused Adam' if args.fused_adam else ''}{', compiled' if args.compile else ''}"
+          f"{', CUDA graphs' if cuda_graph else ''}"
+          f"{f', up to {args.seeds_together} seeds at once' if args.seeds_together > 1 else ''}; output {out}{where}",
           flush=True)
     runner = Runner(options)
     runner.preflight(plan)  # data and run folders checked before anything is written

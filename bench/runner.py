@@ -86,14 +86,19 @@ class RunSpec:
 @dataclass(frozen=True)
 class RunOptions:
     """How to run a plan. ``iterations`` and ``batch_size`` replace the profile's values, and
-    ``precision``, ``fused_optimizer`` and ``compile`` set the training step's speed settings (all
-    part of every run's identity); ``max_failures`` None means no limit."""
+    ``precision``, ``fused_optimizer``, ``compile`` and ``cuda_graph`` set the training step's
+    speed settings (all part of every run's identity); ``max_failures`` None means no limit.
+    ``seeds_together`` > 1 trains that many fresh seeds of one suite, model and profile at once
+    in this process (:mod:`bench.together`); it is not part of the identity, since a seed trained
+    so is the same run up to floating-point rounding."""
 
     out: Path
     device: torch.device
     precision: str = "fp32"
     fused_optimizer: bool = False
     compile: bool = False
+    cuda_graph: bool = False
+    seeds_together: int = 1
     data_dir: str | None = None
     download: bool = True
     force: bool = False
@@ -107,7 +112,8 @@ class RunOptions:
         """The profile's recipe for ``spec``'s model, with the overrides applied."""
         config = SUITES[spec.suite].train_config(spec.profile, spec.model, self.precision)
         changes = {k: v for k, v in (("iterations", self.iterations), ("batch_size", self.batch_size)) if v}
-        return replace(config, fused_optimizer=self.fused_optimizer, compile=self.compile, **changes)
+        return replace(config, fused_optimizer=self.fused_optimizer, compile=self.compile, cuda_graph=self.cuda_graph,
+                       **changes)
 
 
 @dataclass
@@ -203,6 +209,23 @@ def is_crash_record(record: dict) -> bool:
     return record.get("status") == FAILED and bool(record.get("crashed"))
 
 
+def write_history(run_dir: Path, history: list[dict]) -> None:
+    """history.csv: one row per log point (a header even before the first row)."""
+    buffer = io.StringIO()
+    columns = None if history else ["iteration", "wall_seconds"]
+    pd.DataFrame(history, columns=columns).to_csv(buffer, index=False)
+    bio.write_text(run_dir / HISTORY, buffer.getvalue())
+
+
+def record_diverged(run_dir: Path, history: list[dict], wall_seconds: float, exc: TrainingDiverged,
+                    state: RunState) -> RunState:
+    """Record a diverged run as failed: its history, metrics.json with the reason, state.json."""
+    write_history(run_dir, history)
+    bio.write_json(run_dir / METRICS, {"status": FAILED, "reason": str(exc), "iteration": exc.iteration,
+                                       "wall_seconds": wall_seconds, "metrics": {}})
+    return write_state(run_dir, replace(state, state=FAILED, reason=str(exc), iteration=exc.iteration))
+
+
 class Runner:
     """Executes a plan; holds each dataset split once, on the training device. ``eta`` False
     leaves out the plan's ETA line (a worker that trains a share of the plan cannot tell it)."""
@@ -218,7 +241,11 @@ class Runner:
 
     def for_output(self, out: Path) -> "Runner":
         """A runner like this one writing to ``out``, sharing the data and references loaded so far."""
-        other = Runner(replace(self.options, out=out), self.eta)
+        return self.with_options(out=out)
+
+    def with_options(self, **changes) -> "Runner":
+        """A runner with some options changed, sharing the data and references loaded so far."""
+        other = Runner(replace(self.options, **changes), self.eta)
         other._splits, other._references, other._ground_truth = self._splits, self._references, self._ground_truth
         return other
 
@@ -366,10 +393,7 @@ class Runner:
 
     @staticmethod
     def _write_history(trainer: Trainer, run_dir: Path) -> None:
-        buffer = io.StringIO()
-        columns = None if trainer.history else ["iteration", "wall_seconds"]  # a header even before the first row
-        pd.DataFrame(trainer.history, columns=columns).to_csv(buffer, index=False)
-        bio.write_text(run_dir / HISTORY, buffer.getvalue())
+        write_history(run_dir, trainer.history)
 
     def _mark(self, run_dir: Path, state: str, trainer: Trainer | None = None, reason: str = "",
               iteration: int | None = None) -> None:
@@ -467,7 +491,9 @@ class Runner:
         resumed = self._resume(trainer, run_dir, identity)
         if resumed:
             was = f" (interrupted: {previous.describe()})" if previous and previous.pid else ""
-            tqdm.write(f"  resuming at iteration {trainer.iteration} of {config.iterations}{was}")
+            tqdm.write("  trained to the end (checkpoint at the last iteration); evaluating"
+                       if trainer.iteration >= config.iterations else
+                       f"  resuming at iteration {trainer.iteration} of {config.iterations}{was}")
             self._write_history(trainer, run_dir)  # the history that goes with the checkpoint
         bio.write_json(run_dir / CONFIG, self.run_config(spec))
         me = LockOwner.me()
@@ -493,11 +519,7 @@ class Runner:
             trainer.train(on_log=on_log, on_checkpoint=lambda t: self._checkpoint(t, run_dir, identity),
                           progress=options.progress, description=spec.label)
         except TrainingDiverged as exc:
-            self._write_history(trainer, run_dir)
-            record = {"status": FAILED, "reason": str(exc), "iteration": exc.iteration,
-                      "wall_seconds": trainer.wall_seconds, "metrics": {}}
-            bio.write_json(run_dir / METRICS, record)
-            self._mark(run_dir, FAILED, reason=str(exc), iteration=exc.iteration)
+            self._state = record_diverged(run_dir, trainer.history, trainer.wall_seconds, exc, self._state)
             return RunOutcome(spec, FAILED, str(exc))
 
         metrics = self.evaluate(spec, trainer, run_dir)
@@ -556,7 +578,8 @@ class Runner:
         if (read_status(run_dir) or {}).get("status") != FINISHED:
             raise RunConflict(f"{run_dir} holds no finished run")
         identity = bio.read_record(run_dir / CONFIG)["identity"]
-        config = TrainConfig(**identity["train"])
+        # Nothing is trained here, so the speed settings of the device it was trained on do not apply.
+        config = replace(TrainConfig(**identity["train"]), cuda_graph=False, compile=False)
         train = self.split(suite.dataset, suite.train_split)
         trainer = Trainer(suite.latent, suite.network, config, train.images, self.options.device, spec.seed)
         saved = load_checkpoint(run_dir / CHECKPOINT, self.options.device)
@@ -583,13 +606,20 @@ class Runner:
         ``max_failures`` have failed (those recorded failed earlier count too), after the run
         that crossed the limit has been recorded."""
         todo = set(self.preflight(plan))
-        remaining = sum(self.options.train_config(s).iterations for s in plan if s in todo)
+        if self.options.seeds_together > 1:
+            from bench.together import train_together
+
+            together = train_together(self, [spec for spec in plan if spec in todo])
+        else:
+            together = {}
+        resume_only = self.with_options(force=False)  # what was trained together is not to be cleared again
+        remaining = sum(self.options.train_config(s).iterations for s in plan if s in todo and s not in together)
         outcomes: list[RunOutcome] = []
         limit = self.options.max_failures
         for spec in plan:
             tqdm.write(f"run {spec.label} ({spec.profile})")
-            outcome = self.run_one(spec, remaining)
-            if outcome.status in (FINISHED, FAILED):
+            outcome = together.get(spec) or (resume_only if spec in together else self).run_one(spec, remaining)
+            if outcome.status in (FINISHED, FAILED) and spec not in together:
                 remaining -= self.options.train_config(spec).iterations
             outcomes.append(outcome)
             tqdm.write(f"  {outcome.status}" + (f" ({outcome.ended_as})" if outcome.ended_as else "")

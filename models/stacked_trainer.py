@@ -27,7 +27,7 @@ class StackedTrainer:
     """Trains one InfoGAN or GAN per seed in ``seeds`` at once on ``images`` (uint8 [N, C, H, W] on ``device``).
 
     A seed whose loss turns non-finite or whose D collapses (``collapse``) is marked failed in
-    ``failures`` and its history stops there; the others train on (nothing mixes across copies).
+    ``failures`` (index -> the TrainingDiverged) and its history stops there; the others train on (nothing mixes across copies).
     """
 
     def __init__(self, latent: LatentSpec, network: NetworkSpec, config: TrainConfig, images: torch.Tensor,
@@ -53,7 +53,7 @@ class StackedTrainer:
         self.iteration = 0
         self.wall_seconds = 0.0
         self.histories: list[list[dict]] = [[] for _ in seeds]
-        self.failures: dict[int, str] = {}
+        self.failures: dict[int, TrainingDiverged] = {}
 
     def next_batch(self) -> torch.Tensor:
         """Each seed's next batch of its own epoch permutation, stacked: [K, batch, C, H, W]."""
@@ -97,12 +97,12 @@ class StackedTrainer:
             try:
                 row = log_row(self.latent, self.iteration, self.wall_seconds, seed_means)
             except TrainingDiverged as exc:
-                self.failures[k] = str(exc)
+                self.failures[k] = exc
                 continue
             collapsed = self.collapse.check(self.histories[k] + [row])
             if collapsed:
                 self.histories[k].append(row)
-                self.failures[k] = str(TrainingDiverged(self.iteration, collapsed))
+                self.failures[k] = TrainingDiverged(self.iteration, collapsed)
                 continue
             if on_log is not None:
                 row.update(on_log(self, k, row) or {})

@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 import torch
 
-from bench.perf import PerfConfig, run_perf, step_flops_per_image, variant_name, variant_settings
+from bench.perf import PerfConfig, run_perf, step_flops_per_image, variant_copies, variant_name, variant_settings
 from bench.suites import SUITES
 from models.trainer import Trainer
 
@@ -42,6 +42,14 @@ def test_perf_smoke_measures_every_variant(tmp_path):
     assert (table["matmul_gflops_fp32"] > 0).all() and (table["bf16_floor_images_per_s"] > 0).all()
 
 
+def test_perf_counts_the_images_of_every_stacked_seed():
+    images = torch.randint(0, 256, (600, 1, 28, 28), dtype=torch.uint8)
+    config = PerfConfig(batch_size=16, iterations=2, warmup=1, repeats=1, variants=("toolkit-fp32", "toolkit-fp32+x2"))
+    table = run_perf(config, images, torch.device("cpu")).set_index("variant")
+    assert table.loc["toolkit-fp32+x2", "seeds_at_once"] == 2 and table.loc["toolkit-fp32", "seeds_at_once"] == 1
+    assert (table["images_per_s"] > 0).all()
+
+
 def test_step_flops_are_counted():
     # MNIST step: G and D forward and backward, about 0.3 GFLOP per image
     assert 1e8 < step_flops_per_image("mnist", 8, torch.device("cpu")) < 1e9
@@ -61,7 +69,10 @@ def test_variant_names_round_trip_and_bad_names_are_refused():
     assert settings == {"precision": "bf16", "fused_optimizer": True, "compile": True}
     config = replace(SUITE.profiles["paper"].train, **settings)
     assert variant_name(config) == "toolkit-bf16+fused+compile"
-    for bad in ("toolkit-fp16", "toolkit-bf16+turbo", "bf16", "reference+cl"):
+    assert variant_settings("toolkit-bf16+fused+graph+x8") == {"precision": "bf16", "fused_optimizer": True,
+                                                               "cuda_graph": True}
+    assert variant_copies("toolkit-bf16+fused+graph+x8") == 8 and variant_copies("toolkit-bf16") == 1
+    for bad in ("toolkit-fp16", "toolkit-bf16+turbo", "bf16", "reference+cl", "toolkit-bf16+x0", "toolkit-bf16+xx"):
         with pytest.raises(ValueError, match="unknown variant"):
             variant_settings(bad)
 

@@ -118,8 +118,8 @@ def train_stacked(seeds: list[int], recipe: Recipe, eval_every: int, train: Imag
         return evaluate(t.iteration, row["wall_seconds"], t.discriminator.module(k))
 
     histories = trainer.train(on_log=on_log, progress=progress, description=f"{recipe.variant} seeds {seeds}")
-    for k, reason in trainer.failures.items():
-        print(f"seed {seeds[k]} failed: {reason}")
+    for k, exc in trainer.failures.items():
+        print(f"seed {seeds[k]} failed: {exc}")
     return {seed: _curve(seed, history) for seed, history in zip(seeds, histories)}
 
 
