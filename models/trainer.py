@@ -156,13 +156,14 @@ class Trainer:
         self.discriminator.load_state_dict(state["discriminator"])
         self.step.opt_g.load_state_dict(state["opt_g"])
         self.step.opt_d.load_state_dict(state["opt_d"])
-        torch.set_rng_state(state["rng_torch"])
+        # RNG states are CPU byte tensors, wherever a checkpoint's tensors were loaded to.
+        torch.set_rng_state(state["rng_torch"].cpu())
         if state["rng_cuda"] and torch.cuda.is_available():
-            torch.cuda.set_rng_state_all(state["rng_cuda"])
+            torch.cuda.set_rng_state_all([s.cpu() for s in state["rng_cuda"]])
         _set_numpy_state(state["rng_numpy"])
         random.setstate((3, tuple(state["rng_python"]), None))
-        self.data_rng.set_state(state["rng_data"])
-        self.latent_rng.set_state(state["rng_latent"])
+        self.data_rng.set_state(state["rng_data"].cpu())
+        self.latent_rng.set_state(state["rng_latent"].cpu())
         self.permutation = state["permutation"].to(self.device)
         self.position = state["position"]
         self.iteration = state["iteration"]
