@@ -383,7 +383,8 @@ def run_plan(args: argparse.Namespace, checked: PlanArgs, launch, device: torch.
     if cuda_graph and args.compile:
         raise UsageError("--cuda-graph and --compile are alternatives: choose one")
     if args.seeds_together > 1 and (args.compile or not launch.in_process):
-        raise UsageError("--seeds-together applies to runs in this process (--launcher local --jobs 1) without --compile")
+        raise UsageError("--seeds-together applies to runs in this process (--launcher local --jobs 1) "
+                         "without --compile")
     plan = plan_runs(suites, models, seeds, args.profile)
     options = RunOptions(out=out, device=device, precision=precision, fused_optimizer=args.fused_adam,
                          compile=args.compile, cuda_graph=cuda_graph, seeds_together=args.seeds_together,
@@ -458,7 +459,8 @@ def command_figures(args: argparse.Namespace) -> int:
 
 
 def command_perf(args: argparse.Namespace) -> int:
-    from bench.perf import CUDA_VARIANTS, SMOKE, PerfConfig, run_perf, summary_lines, training_images, variant_settings, write_perf
+    from bench.perf import (CUDA_VARIANTS, SMOKE, PerfConfig, run_perf, summary_lines, training_images,
+                            variant_settings, write_perf)
     from bench.suites import SUITES
 
     suite = choose("suite", args.suite, list(SUITES))

@@ -24,7 +24,8 @@ from models.trainer import STATE_FORMAT, CollapseRule, TrainingDiverged, _numpy_
 
 
 class StackedTrainer:
-    """Trains one InfoGAN or GAN per seed in ``seeds`` at once on ``images`` (uint8 [N, C, H, W] on ``device``).
+    """Trains one InfoGAN or GAN per seed in ``seeds`` at once on ``images`` (uint8 [N, C, H, W],
+    on ``device``).
 
     A seed whose loss turns non-finite or whose D collapses (``collapse``) is marked failed in
     ``failures`` (index -> the TrainingDiverged) and its history stops there; the others train on (nothing mixes across copies).
