@@ -43,6 +43,18 @@ def test_a_started_seed_resumes_alone_and_the_rest_train_together(data, tmp_path
     assert "trained to the end" in printed  # seed 1's checkpoint was at its last iteration already
 
 
+def test_force_trains_the_group_again_from_scratch(data, tmp_path, capsys):  # noqa: F811
+    out = tmp_path / "out"
+    assert main(args(out, data, "0,1", 5, "--seeds-together", "2")) == 0
+    first = pd.read_csv(run_dir(out, 1) / "history.csv")
+    capsys.readouterr()
+    assert main(args(out, data, "0,1", 5, "--seeds-together", "2", "--force")) == 0
+    assert "training mnist/infogan seeds 0,1 together" in capsys.readouterr().out
+    again = pd.read_csv(run_dir(out, 1) / "history.csv")
+    assert list(again["iteration"]) == [5]
+    assert again["loss_d"].iloc[0] == pytest.approx(first["loss_d"].iloc[0], abs=1e-6)  # same seed, same start
+
+
 @pytest.mark.parametrize("extra, message", [
     (("--seeds-together", "2", "--jobs", "2"), "--seeds-together applies"),
     (("--cuda-graph",), "needs a CUDA device"),
