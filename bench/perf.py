@@ -296,8 +296,8 @@ def run_perf(config: PerfConfig, images: torch.Tensor, device: torch.device, pro
     rows = []
     for name in config.variants:
         rates = [config.iterations * config.batch_size * variant_copies(name) / s for s in seconds[name]]
-        rows.append({"variant": name, "seeds_at_once": variant_copies(name), "images_per_s": statistics.median(rates), "min_images_per_s": min(rates),
-                     "max_images_per_s": max(rates), "peak_memory_mb": memory[name]})
+        rows.append({"variant": name, "seeds_at_once": variant_copies(name), "images_per_s": statistics.median(rates),
+                     "min_images_per_s": min(rates), "max_images_per_s": max(rates), "peak_memory_mb": memory[name]})
     table = pd.DataFrame(rows)
     reference = table.loc[table["variant"] == "reference", "images_per_s"]
     table["ratio_to_reference"] = table["images_per_s"] / reference.iloc[0] if len(reference) else np.nan

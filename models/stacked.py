@@ -32,8 +32,7 @@ class StackedModules:
             raise ValueError("nothing to stack")
         self.count = len(modules)
         self.params, self.buffers = stack_module_state(modules)
-        self.template = copy.deepcopy(modules[0])  # kept for module(k); its own tensors are not used
-        self._skeleton = copy.deepcopy(modules[0]).to("meta")
+        self._skeleton = copy.deepcopy(modules[0]).to("meta")  # the architecture, without storage
         self._batched = vmap(self._call_one, in_dims=(0, 0, 0), randomness="error")
 
     def _call_one(self, params: dict, buffers: dict, inputs: torch.Tensor):
@@ -62,23 +61,24 @@ class StackedModules:
     def state_dict(self, k: int) -> dict[str, torch.Tensor]:
         """Copy k's state dict, with the keys and layout a lone module of the architecture has."""
         tensors = {**self.params, **self.buffers}
-        return {name: tensors[name][k].detach().clone() for name in self.template.state_dict()}
+        return {name: tensors[name][k].detach().clone() for name in self._skeleton.state_dict()}
 
     def load_state_dict(self, k: int, state: dict[str, torch.Tensor]) -> None:
         """Write a lone module's state dict into copy k."""
         tensors = {**self.params, **self.buffers}
-        missing = set(self.template.state_dict()) - set(state)
+        missing = set(self._skeleton.state_dict()) - set(state)
         if missing:
             raise KeyError(f"state dict lacks {', '.join(sorted(missing))}")
         with torch.no_grad():
-            for name in self.template.state_dict():
+            for name in self._skeleton.state_dict():
                 tensors[name][k].copy_(state[name])
 
     def module(self, k: int) -> nn.Module:
         """A lone module holding copy k's current weights (a copy: training the stack leaves it as is)."""
-        lone = copy.deepcopy(self.template)
+        device = next(iter(self.params.values())).device
+        lone = copy.deepcopy(self._skeleton).to_empty(device=device).train()
         lone.load_state_dict(self.state_dict(k))
-        return lone.to(next(iter(self.params.values())).device)
+        return lone
 
 
 def optimizer_state_slice(state: dict, k: int, count: int) -> dict:

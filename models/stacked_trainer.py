@@ -10,17 +10,16 @@ here can be resumed, evaluated or reported by everything that reads a lone run.
 from __future__ import annotations
 
 import random
-import time
 from typing import Callable
 
 import torch
-from tqdm.auto import tqdm
 
 from models.infogan import InfoGANStep, TrainConfig
 from models.latent import LatentSpec
 from models.networks import NetworkSpec, build_networks
 from models.stacked import StackedModules, optimizer_state_slice
-from models.trainer import STATE_FORMAT, CollapseRule, TrainingDiverged, _numpy_state, log_row, seed_everything
+from models.trainer import (STATE_FORMAT, CollapseRule, TrainingDiverged, _numpy_state, log_row, seed_everything,
+                            training_loop)
 
 
 class StackedTrainer:
@@ -118,30 +117,7 @@ class StackedTrainer:
         extra columns; ``on_checkpoint(trainer)`` every ``checkpoint_every`` iterations and at
         the end. Training stops early only when every seed has failed.
         """
-        cfg = self.config
-        self.generator.train()
-        self.discriminator.train()
-        sums, count = None, 0
-        bar = tqdm(total=cfg.iterations, initial=self.iteration, desc=description, unit="it",
-                   disable=not progress, dynamic_ncols=True, leave=False)
-        start = time.perf_counter() - self.wall_seconds
-        try:
-            while self.iteration < cfg.iterations and len(self.failures) < len(self.seeds):
-                stats = self.step(self.next_batch(), self.latent_rngs)
-                sums = stats if sums is None else sums + stats
-                count += 1
-                self.iteration += 1
-                bar.update(1)
-                if self.iteration % cfg.log_every == 0 or self.iteration == cfg.iterations:
-                    self.wall_seconds = time.perf_counter() - start
-                    self._log(sums, count, on_log)
-                    sums, count = None, 0
-                    self.generator.train()
-                    self.discriminator.train()
-                if self.iteration % cfg.checkpoint_every == 0 or self.iteration == cfg.iterations:
-                    self.wall_seconds = time.perf_counter() - start
-                    if on_checkpoint is not None:
-                        on_checkpoint(self)
-        finally:
-            bar.close()
+        training_loop(self, lambda: self.step(self.next_batch(), self.latent_rngs),
+                      lambda sums, count: self._log(sums, count, on_log), on_checkpoint, progress, description,
+                      keep_going=lambda: len(self.failures) < len(self.seeds))
         return self.histories

@@ -184,38 +184,58 @@ class Trainer:
         iterations and at the end. Raises :class:`TrainingDiverged` on a non-finite loss (the
         row is not kept) or a collapse by ``self.collapse`` (the row is kept in the history).
         """
-        cfg = self.config
-        self.generator.train()
-        self.discriminator.train()
-        sums, count = None, 0
-        bar = tqdm(total=cfg.iterations, initial=self.iteration, desc=description, unit="it",
-                   disable=not progress, dynamic_ncols=True, leave=False)
-        start = time.perf_counter() - self.wall_seconds
-        try:
-            while self.iteration < cfg.iterations:
-                stats = self.step(self.next_batch(), self.latent_rng)
-                sums = stats if sums is None else sums + stats
-                count += 1
-                self.iteration += 1
-                bar.update(1)
-                if self.iteration % cfg.log_every == 0 or self.iteration == cfg.iterations:
-                    self.wall_seconds = time.perf_counter() - start
-                    row = self._log_row(sums, count)
-                    sums, count = None, 0
-                    collapsed = self.collapse.check(self.history + [row])
-                    if collapsed:
-                        self.history.append(row)
-                        raise TrainingDiverged(self.iteration, collapsed)
-                    if on_log is not None:
-                        row.update(on_log(self, row) or {})
-                        self.generator.train()
-                        self.discriminator.train()
-                    self.history.append(row)
-                    bar.set_postfix({k: f"{v:.3f}" for k, v in row.items() if k.startswith(("loss_d", "L_I"))})
-                if self.iteration % cfg.checkpoint_every == 0 or self.iteration == cfg.iterations:
-                    self.wall_seconds = time.perf_counter() - start
-                    if on_checkpoint is not None:
-                        on_checkpoint(self)
-        finally:
-            bar.close()
+        def log_point(sums: torch.Tensor, count: int) -> dict:
+            row = self._log_row(sums, count)
+            collapsed = self.collapse.check(self.history + [row])
+            if collapsed:
+                self.history.append(row)
+                raise TrainingDiverged(self.iteration, collapsed)
+            if on_log is not None:
+                row.update(on_log(self, row) or {})
+            self.history.append(row)
+            return row
+
+        training_loop(self, lambda: self.step(self.next_batch(), self.latent_rng), log_point,
+                      on_checkpoint, progress, description)
         return self.history
+
+
+def training_loop(trainer, step: Callable[[], torch.Tensor], log_point: Callable[[torch.Tensor, int], dict | None],
+                  on_checkpoint: Callable | None, progress: bool, description: str,
+                  keep_going: Callable[[], bool] = lambda: True) -> None:
+    """The loop of Trainer and StackedTrainer: ``step()`` until ``trainer.config.iterations``
+    (or until ``keep_going()`` is False), the step statistics summed on the device and handed
+    to ``log_point(sums, count)`` every ``log_every`` iterations and at the end (the one host
+    synchronisation; the row it returns is shown on the progress bar), then
+    ``on_checkpoint(trainer)`` every ``checkpoint_every`` iterations and at the end.
+    ``trainer.iteration`` and ``trainer.wall_seconds`` are kept up to date, the latter
+    continuing from a resumed state's value; the networks are in training mode at every step.
+    """
+    cfg = trainer.config
+    trainer.generator.train()
+    trainer.discriminator.train()
+    sums, count = None, 0
+    bar = tqdm(total=cfg.iterations, initial=trainer.iteration, desc=description, unit="it",
+               disable=not progress, dynamic_ncols=True, leave=False)
+    start = time.perf_counter() - trainer.wall_seconds
+    try:
+        while trainer.iteration < cfg.iterations and keep_going():
+            stats = step()
+            sums = stats if sums is None else sums + stats
+            count += 1
+            trainer.iteration += 1
+            bar.update(1)
+            if trainer.iteration % cfg.log_every == 0 or trainer.iteration == cfg.iterations:
+                trainer.wall_seconds = time.perf_counter() - start
+                row = log_point(sums, count)
+                sums, count = None, 0
+                trainer.generator.train()  # an evaluation at the log point may have switched them
+                trainer.discriminator.train()
+                if row:
+                    bar.set_postfix({k: f"{v:.3f}" for k, v in row.items() if k.startswith(("loss_d", "L_I"))})
+            if trainer.iteration % cfg.checkpoint_every == 0 or trainer.iteration == cfg.iterations:
+                trainer.wall_seconds = time.perf_counter() - start
+                if on_checkpoint is not None:
+                    on_checkpoint(trainer)
+    finally:
+        bar.close()
