@@ -209,6 +209,9 @@ def build_parser() -> argparse.ArgumentParser:
                      help="training iterations per run, replacing the profile's (part of the run's identity)")
     run.add_argument("--batch-size", type=positive_int, default=None,
                      help="batch size, replacing the profile's (part of the run's identity)")
+    run.add_argument("--g-latent", choices=("fresh", "reuse"), default=None,
+                     help="G's update on a new latent draw (fresh, as the official code) or on the D update's fakes "
+                          "(reuse; the profiles' default); part of the run's identity")
     run.add_argument("--max-failures", type=non_negative_int, default=None,
                      help="stop the plan when more than N runs have failed (default: no limit)")
     run.add_argument("--force", action="store_true",
@@ -390,7 +393,7 @@ def run_plan(args: argparse.Namespace, checked: PlanArgs, launch, device: torch.
                          compile=args.compile, cuda_graph=cuda_graph, seeds_together=args.seeds_together,
                          data_dir=args.data_dir,
                          force=args.force, progress=not args.no_progress, iterations=args.iterations,
-                         batch_size=args.batch_size, max_failures=args.max_failures)
+                         batch_size=args.batch_size, g_latent=args.g_latent, max_failures=args.max_failures)
     iterations = options.train_config(plan[0]).iterations
     batch = options.train_config(plan[0]).batch_size
     where = "" if launch.in_process else (
@@ -401,6 +404,7 @@ def run_plan(args: argparse.Namespace, checked: PlanArgs, launch, device: torch.
           f"device {launch.device or device}, precision {precision}"
           f"{', fused Adam' if args.fused_adam else ''}{', compiled' if args.compile else ''}"
           f"{', CUDA graphs' if cuda_graph else ''}"
+          f"{', G updated on a fresh latent draw' if options.train_config(plan[0]).fresh_g_latent else ''}"
           f"{f', up to {args.seeds_together} seeds at once' if args.seeds_together > 1 else ''}; output {out}{where}",
           flush=True)
     runner = Runner(options)

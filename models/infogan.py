@@ -7,7 +7,9 @@ L_I = E_{c, z}[log Q(c | G(z, c))] + H(c).
   -sum_i lambda_i E[log Q(c_i | G(z, c))] on the detached fakes, so Q's loss also trains the
   body Q shares with D.
 * G step: the non-saturating loss BCE(D(G(z, c)), 1) through the updated D, plus, for
-  InfoGAN only, the same MI term. The GAN baseline differs in exactly that term: its G gets
+  InfoGAN only, the same MI term. With ``fresh_g_latent`` the G step draws its own (z, c) and
+  generates again, as the official code does (each of its two session runs samples the prior);
+  otherwise it reuses the D step's fakes, as most public ports do. The GAN baseline differs in exactly that term: its G gets
   no MI gradient while its Q is trained as before, so L_I stays measurable.
 """
 
@@ -51,6 +53,7 @@ class TrainConfig:
     fused_optimizer: bool = False  # Adam's fused kernel instead of its per-tensor loop
     compile: bool = False          # torch.compile G and D (in place; state dicts keep their keys)
     cuda_graph: bool = False       # replay each step from one captured CUDA graph (CUDA only)
+    fresh_g_latent: bool = False   # the G step draws a new latent batch instead of reusing the D step's
 
     def __post_init__(self) -> None:
         if self.iterations <= 0 or self.batch_size <= 0:
@@ -187,10 +190,12 @@ class InfoGANStep:
         real = real_uint8.float().div_(255.0)
         if self.config.channels_last:
             real = real.contiguous(memory_format=torch.channels_last)
-        noise, codes = self.sample_latent(real.shape[-4], latent_rng)
+        n, fresh = real.shape[-4], self.config.fresh_g_latent
+        noise, codes = self.sample_latent(n, latent_rng)
 
         with self._autocast():
-            fake = G(latent.generator_input(noise, codes))
+            with torch.no_grad() if fresh else nullcontext():  # these fakes reach G's update only when reused
+                fake = G(latent.generator_input(noise, codes))
             d_real, _ = D(real)
             d_fake, q_fake = D(fake.detach())
             loss_d = batch_bce(d_real, 1.0) + batch_bce(d_fake, 0.0)
@@ -200,6 +205,10 @@ class InfoGANStep:
         self.opt_d.step()
 
         D.requires_grad_(False)  # G's step needs gradients through D, not for D's weights
+        if fresh:
+            noise, codes = self.sample_latent(n, latent_rng)
+            with self._autocast():
+                fake = G(latent.generator_input(noise, codes))
         total_g, g_stats = self.generator_loss(fake, codes)
         self.opt_g.zero_grad(set_to_none=True)
         total_g.sum().backward()

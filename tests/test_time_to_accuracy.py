@@ -4,6 +4,7 @@ import pandas as pd
 import torch
 
 from bench.benchmarks.time_to_accuracy import Recipe, seconds_to, summarise, train_seed, train_stacked
+from bench.suites import SUITES
 from datasets import ImageSplit
 
 CPU = torch.device("cpu")
@@ -20,6 +21,9 @@ def test_recipe_options_change_the_latent_and_the_weight():
     config = Recipe("toolkit-fp32+fused", iterations=40, lambda_cont=1.0).config()
     assert (config.iterations, config.lambda_cont, config.fused_optimizer) == (40, 1.0, True)
     assert Recipe().config().lambda_cont == 0.1
+    assert Recipe(g_latent="fresh").config().fresh_g_latent and not Recipe(g_latent="reuse").config().fresh_g_latent
+    assert Recipe().config().fresh_g_latent == SUITES["mnist"].profiles["paper"].train.fresh_g_latent
+    assert "fresh G latent" in Recipe(g_latent="fresh").describe()
 
 
 def test_lone_and_stacked_curves_are_evaluated_at_the_same_points():

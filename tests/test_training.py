@@ -1,3 +1,4 @@
+import copy
 from dataclasses import replace
 
 import pytest
@@ -57,6 +58,47 @@ def test_q_loss_trains_the_shared_discriminator_body():
     loss_q, _ = step.mi_loss(D(fake)[1], codes)
     first_conv = D.body[0].weight
     assert torch.autograd.grad(loss_q, first_conv)[0].norm() > 0
+
+
+def _one_step(fresh_g_latent: bool, images: torch.Tensor):
+    """(step stats, G before the step, G and D after it, G's inputs with their grad mode) of one
+    step from seed 0, latent drawn from a generator seeded 1."""
+    torch.manual_seed(0)
+    latent = SUITE.latent
+    G, D = build_networks(latent.input_dim, latent.q_dim, SUITE.network)
+    start = copy.deepcopy(G)
+    calls = []
+    G.register_forward_pre_hook(lambda module, args: calls.append((args[0].clone(), torch.is_grad_enabled())))
+    step = InfoGANStep(latent, G, D, replace(TINY, fresh_g_latent=fresh_g_latent), torch.device("cpu"))
+    stats = step(images, torch.Generator().manual_seed(1))
+    return stats, start, G, D, calls
+
+
+def test_a_fresh_g_latent_gives_the_g_step_its_own_draw():
+    """With ``fresh_g_latent`` the D step is unchanged (same draw, same losses, same D after it),
+    its fakes are made without a graph, and the G step generates from the next draw: its loss is
+    BCE(D'(G(z2, c2)), 1) with D' the updated D and G the G before the step."""
+    images = _images(16)
+    reuse_stats, _, reuse_g, reuse_d, reuse_calls = _one_step(False, images)
+    fresh_stats, start, fresh_g, fresh_d, fresh_calls = _one_step(True, images)
+    assert [grad for _, grad in reuse_calls] == [True]
+    assert [grad for _, grad in fresh_calls] == [False, True]
+    torch.testing.assert_close(fresh_calls[0][0], reuse_calls[0][0])
+    assert not torch.equal(fresh_calls[1][0], fresh_calls[0][0])
+    torch.testing.assert_close(fresh_stats[[0, 2]], reuse_stats[[0, 2]])  # loss_d, loss_q
+    for a, b in zip(fresh_d.parameters(), reuse_d.parameters()):  # its BN running statistics also see G's batch
+        torch.testing.assert_close(a, b)
+    assert any(not torch.equal(a, b) for a, b in zip(fresh_g.parameters(), reuse_g.parameters()))
+
+    latent, rng = SUITE.latent, torch.Generator().manual_seed(1)
+    for _ in range(2):  # the D step's draw, then the G step's
+        noise, codes = latent.sample_noise(16, torch.device("cpu"), rng), latent.sample_codes(16, torch.device("cpu"), rng)
+    second = latent.generator_input(noise, codes)
+    torch.testing.assert_close(fresh_calls[1][0], second)
+    with torch.no_grad():
+        d_out, _ = fresh_d(start(second))
+    expected = F.binary_cross_entropy_with_logits(d_out, torch.ones_like(d_out))
+    torch.testing.assert_close(fresh_stats[1], expected)
 
 
 def test_resume_reaches_the_same_iteration_and_weights():

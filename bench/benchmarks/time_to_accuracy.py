@@ -2,7 +2,7 @@
 
     python -m bench.benchmarks.time_to_accuracy [--seeds 0,1,2] [--variant toolkit-bf16] [--stack]
         [--eval-every 250] [--out results/bench_time_to_accuracy] [--fp32-results results/bench_mnist_paper]
-        [--lambda-cont 1 --fixed-std]
+        [--lambda-cont 1 --fixed-std] [--g-latent fresh|reuse]
 
 Trains InfoGAN with the paper profile (5,000 iterations of batch 128) and the speed settings
 of ``--variant`` (see ``bench perf``), evaluating the categorical code's accuracy on the real
@@ -44,12 +44,14 @@ THRESHOLDS = (0.90, 0.95)
 @dataclass(frozen=True)
 class Recipe:
     """The MNIST paper profile with a perf variant's speed settings and, optionally, the
-    official code's continuous-code setting (weight ``lambda_cont``, Q's std fixed at 1)."""
+    official code's continuous-code setting (weight ``lambda_cont``, Q's std fixed at 1) and
+    G step latent (``g_latent`` "fresh": a new draw, "reuse": the D step's fakes)."""
 
     variant: str = "toolkit-bf16"
     iterations: int | None = None      # cut the run (quick checks)
     lambda_cont: float | None = None   # None: the profile's weight
     fixed_std: bool = False
+    g_latent: str | None = None        # None: the profile's
 
     def latent(self) -> LatentSpec:
         latent = SUITES["mnist"].latent
@@ -62,11 +64,13 @@ class Recipe:
         config = replace(SUITES["mnist"].train_config("paper", "infogan", "fp32"), **variant_settings(self.variant))
         if self.iterations:
             config = replace(config, iterations=self.iterations)
+        if self.g_latent is not None:
+            config = replace(config, fresh_g_latent=self.g_latent == "fresh")
         return replace(config, lambda_cont=self.lambda_cont) if self.lambda_cont is not None else config
 
     def describe(self) -> str:
         extra = ([f"lambda_cont {self.lambda_cont:g}"] if self.lambda_cont is not None else []) + \
-            (["fixed std"] if self.fixed_std else [])
+            (["fixed std"] if self.fixed_std else []) + ([f"{self.g_latent} G latent"] if self.g_latent else [])
         return self.variant + (f" ({', '.join(extra)})" if extra else "")
 
 
@@ -165,11 +169,13 @@ def main() -> None:
     parser.add_argument("--lambda-cont", type=float, default=None,
                         help="weight of the continuous codes' MI term (default: the profile's 0.1; official code: 1)")
     parser.add_argument("--fixed-std", action="store_true", help="Q's Gaussians for continuous codes with std 1")
+    parser.add_argument("--g-latent", choices=("fresh", "reuse"), default=None,
+                        help="G step's latent batch: a new draw (official code) or the D step's (default: the profile's)")
     parser.add_argument("--data-dir", default=None)
     parser.add_argument("--no-progress", action="store_true")
     args = parser.parse_args()
     variant_settings(args.variant)
-    recipe = Recipe(args.variant, args.iterations, args.lambda_cont, args.fixed_std)
+    recipe = Recipe(args.variant, args.iterations, args.lambda_cont, args.fixed_std, args.g_latent)
     out = Path(args.out)
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     suite = SUITES["mnist"]
