@@ -196,8 +196,9 @@ class InfoGANStep:
         with self._autocast():
             with torch.no_grad() if fresh else nullcontext():  # these fakes reach G's update only when reused
                 fake = G(latent.generator_input(noise, codes))
-            d_real, _ = D(real)
-            d_fake, q_fake = D(fake.detach())
+            # real and fake through D in one call, batch norm still per batch (= D(real), D(fake))
+            d_out, q_out = D(torch.cat([real, fake.detach()], dim=-4), batches=2)
+            d_real, d_fake, q_fake = d_out[..., :n], d_out[..., n:], q_out[..., n:, :]
             loss_d = batch_bce(d_real, 1.0) + batch_bce(d_fake, 0.0)
             loss_q, _ = self.mi_loss(q_fake, codes)
         self.opt_d.zero_grad(set_to_none=True)

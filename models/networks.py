@@ -72,10 +72,28 @@ class Discriminator(nn.Module):
         else:
             self.q_head = nn.Linear(spec.d_hidden, q_dim)
 
-    def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """(real/fake logits [n], Q parameters [n, q_dim]) for images in [0, 1]."""
-        features = self.body(images)
-        return self.d_head(features).squeeze(1), self.q_head(features)
+    def forward(self, images: torch.Tensor, batches: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
+        """(real/fake logits [n], Q parameters [n, q_dim]) for images in [0, 1].
+
+        ``batches`` > 1: the images are that many batches of equal size one after the other, and
+        each batch-norm layer normalises (and updates its running statistics with) each batch on
+        its own, in order, so the outputs are those of one call per batch, while the convolutions
+        and products run once over all of them.
+        """
+        features = _sequential(self.body, images, batches)
+        return self.d_head(features).squeeze(1), _sequential(self.q_head, features, batches)
+
+
+def _sequential(layers: nn.Module, x: torch.Tensor, batches: int) -> torch.Tensor:
+    """``layers(x)``, with every batch-norm layer applied to each of ``batches`` equal parts of x."""
+    if batches == 1:
+        return layers(x)
+    for layer in layers if isinstance(layers, nn.Sequential) else (layers,):
+        if isinstance(layer, nn.modules.batchnorm._BatchNorm):
+            x = torch.cat([layer(part) for part in x.chunk(batches)])
+        else:
+            x = layer(x)
+    return x
 
 
 def init_weights(module: nn.Module, std: float) -> None:

@@ -33,15 +33,17 @@ class StackedModules:
         self.count = len(modules)
         self.params, self.buffers = stack_module_state(modules)
         self._skeleton = copy.deepcopy(modules[0]).to("meta")  # the architecture, without storage
-        self._batched = vmap(self._call_one, in_dims=(0, 0, 0), randomness="error")
+        self._batched = vmap(self._call_one, in_dims=(0, 0, 0, None), randomness="error")
 
-    def _call_one(self, params: dict, buffers: dict, inputs: torch.Tensor):
-        return functional_call(self._skeleton, (params, buffers), (inputs,))
+    def _call_one(self, params: dict, buffers: dict, inputs: torch.Tensor, options: dict):
+        return functional_call(self._skeleton, (params, buffers), (inputs,), options)
 
-    def __call__(self, inputs: torch.Tensor):
+    def __call__(self, inputs: torch.Tensor, **options):
+        """The copies on their inputs; ``options`` (keyword arguments of the module's forward) go
+        to every copy alike."""
         if inputs.shape[0] != self.count:
             raise ValueError(f"inputs hold {inputs.shape[0]} copies along dim 0, the stack has {self.count}")
-        return self._batched(self.params, self.buffers, inputs)
+        return self._batched(self.params, self.buffers, inputs, options)
 
     def parameters(self) -> list[torch.Tensor]:
         return list(self.params.values())

@@ -5,6 +5,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from bench.benchmarks.joint_discriminator_call import build_step
 from bench.suites import SUITES
 from models.infogan import InfoGANStep, TrainConfig
 from models.networks import build_networks
@@ -58,6 +59,42 @@ def test_q_loss_trains_the_shared_discriminator_body():
     loss_q, _ = step.mi_loss(D(fake)[1], codes)
     first_conv = D.body[0].weight
     assert torch.autograd.grad(loss_q, first_conv)[0].norm() > 0
+
+
+def test_one_discriminator_call_on_two_batches_is_two_calls():
+    """D(cat(real, fake), batches=2) gives D(real) and D(fake), their input gradients, and the
+    running statistics the two calls in turn leave (each batch norm sees each batch on its own)."""
+    torch.manual_seed(0)
+    _, D = build_networks(SUITE.latent.input_dim, SUITE.latent.q_dim, SUITE.network)
+    twice, plain = copy.deepcopy(D), copy.deepcopy(D)
+    real, fake = torch.rand(16, 1, 28, 28), torch.rand(16, 1, 28, 28, requires_grad=True)
+    d_one, q_one = D(torch.cat([real, fake]), batches=2)
+    (d_real, _), (d_fake, q_fake) = twice(real), twice(fake)
+    torch.testing.assert_close(d_one, torch.cat([d_real, d_fake]))
+    torch.testing.assert_close(q_one[16:], q_fake)
+    grad_one, = torch.autograd.grad((d_one[16:] + q_one[16:].sum(1)).sum(), fake)
+    grad_twice, = torch.autograd.grad((d_fake + q_fake.sum(1)).sum(), fake)
+    torch.testing.assert_close(grad_one, grad_twice)
+    for (name, a), b in zip(D.named_buffers(), twice.buffers()):
+        torch.testing.assert_close(a, b, msg=name)
+    d_mixed, _ = plain(torch.cat([real, fake]))  # one batch of both: other statistics, other outputs
+    assert not torch.allclose(d_mixed, d_one, atol=1e-3)
+
+
+def test_the_step_with_one_discriminator_call_is_the_step_with_two():
+    """One training step with D called once on real and fake together and once per batch (the
+    timing benchmark's two ways), from the same start: the same losses, and every gradient (G's
+    from the G update, D's from the D update) within 1e-4 of the network's largest one (Adam's
+    first update divides by the gradient's own size, so near-zero rounding noise is compared
+    here, before it)."""
+    steps = [build_step("fp32", 16, joint) for joint in (True, False)]
+    joint_stats, two_stats = (step(_images(16), torch.Generator().manual_seed(3)) for step in steps)
+    torch.testing.assert_close(joint_stats, two_stats, rtol=1e-5, atol=1e-5)
+    for network in ("generator", "discriminator"):
+        joint, two = (list(getattr(step, network).parameters()) for step in steps)
+        scale = max(p.grad.abs().max().item() for p in two)
+        for a, b in zip(joint, two):
+            assert (a.grad - b.grad).abs().max().item() <= 1e-4 * scale
 
 
 def _one_step(fresh_g_latent: bool, images: torch.Tensor):
