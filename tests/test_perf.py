@@ -94,3 +94,15 @@ def test_perf_command_refuses_an_unknown_variant(tmp_path, capsys):
     assert main(["perf", "--variants", "reference,toolkit-fp8", "--out", str(tmp_path)]) == EXIT_USAGE
     err = capsys.readouterr().err
     assert err.startswith("bench: error: unknown variant 'toolkit-fp8'") and err.count("\n") == 1
+
+
+def test_step_benchmarks_run_in_their_smallest_form():
+    """The joint-D-call timing and the step profile run, and measure what they say they do."""
+    from bench.benchmarks.joint_discriminator_call import images_per_second
+    from bench.benchmarks.step_profile import profile_step
+
+    rates = images_per_second("fp32", steps=1, repeats=2, batch_size=8)
+    assert set(rates) == {"two calls", "one call"} and all(len(v) == 2 and min(v) > 0 for v in rates.values())
+    ms, averages = profile_step("fp32", steps=1, batch_size=8)
+    ops = {event.key for event in averages}
+    assert ms > 0 and {"aten::convolution_backward", "aten::_fused_adam_"} <= ops
