@@ -394,17 +394,17 @@ def run_plan(args: argparse.Namespace, checked: PlanArgs, launch, device: torch.
                          data_dir=args.data_dir,
                          force=args.force, progress=not args.no_progress, iterations=args.iterations,
                          batch_size=args.batch_size, g_latent=args.g_latent, max_failures=args.max_failures)
-    iterations = options.train_config(plan[0]).iterations
-    batch = options.train_config(plan[0]).batch_size
+    first = options.train_config(plan[0])
     where = "" if launch.in_process else (
         f"; {launch.jobs} local worker processes" if launch.launcher == "local" else
         f"; Ray tasks ({launch.storage} storage" + (f", {launch.jobs} at once)" if launch.jobs else ")"))
     print(f"Plan: {len(plan)} run(s) = suites {','.join(suites)} x models {','.join(models)} x seeds "
-          f"{','.join(map(str, seeds))}; profile {args.profile} ({iterations} iterations of batch {batch} each); "
+          f"{','.join(map(str, seeds))}; profile {args.profile} "
+          f"({first.iterations} iterations of batch {first.batch_size} each); "
           f"device {launch.device or device}, precision {precision}"
           f"{', fused Adam' if args.fused_adam else ''}{', compiled' if args.compile else ''}"
           f"{', CUDA graphs' if cuda_graph else ''}"
-          f"{', G updated on a fresh latent draw' if options.train_config(plan[0]).fresh_g_latent else ''}"
+          f"{', G updated on a fresh latent draw' if first.fresh_g_latent else ''}"
           f"{f', up to {args.seeds_together} seeds at once' if args.seeds_together > 1 else ''}; output {out}{where}",
           flush=True)
     runner = Runner(options)

@@ -156,7 +156,8 @@ def matmul_gflops(device: torch.device, dtype: torch.dtype, size: int | None = N
     return 2 * size**3 / statistics.median(times) / 1e9
 
 
-def _networks(suite_name: str, device: torch.device):
+def seeded_networks(suite_name: str, device: torch.device):
+    """(suite, G, D): the suite's networks as seed 0 initialises them, on ``device``."""
     suite = SUITES[suite_name]
     torch.manual_seed(0)
     G, D = build_networks(suite.latent.input_dim, suite.latent.q_dim, suite.network)
@@ -174,7 +175,7 @@ def flops_per_image(one_iteration, batch_size: int) -> float:
 def step_flops_per_image(suite_name: str, batch_size: int, device: torch.device) -> float:
     """FLOPs per image of the toolkit's step (D/Q update and G update, forward and backward;
     the G update computes no weight gradients for D)."""
-    suite, G, D = _networks(suite_name, device)
+    suite, G, D = seeded_networks(suite_name, device)
     step = InfoGANStep(suite.latent, G, D, TrainConfig(batch_size=batch_size), device)
     images = torch.randint(0, 256, (batch_size, *_image_shape(suite)), dtype=torch.uint8, device=device)
     return flops_per_image(lambda: step(images), batch_size)
@@ -196,7 +197,7 @@ def _time_block(run_one, iterations: int, device: torch.device) -> float:
 
 def reference_loop(config: PerfConfig, images: torch.Tensor, device: torch.device):
     """A plain loop as public ports write it; returns a callable doing one iteration."""
-    suite, G, D = _networks(config.suite, device)
+    suite, G, D = seeded_networks(config.suite, device)
     latent = suite.latent
     opt_g = torch.optim.Adam(G.parameters(), lr=1e-3, betas=(0.5, 0.999))
     opt_d = torch.optim.Adam(D.parameters(), lr=2e-4, betas=(0.5, 0.999))
@@ -241,7 +242,7 @@ def toolkit_loop(config: PerfConfig, variant: str, images: torch.Tensor, device:
                     **variant_settings(variant))
     data = images.to(device)
     if copies == 1:
-        suite, G, D = _networks(config.suite, device)
+        suite, G, D = seeded_networks(config.suite, device)
         step = InfoGANStep(suite.latent, G, D, train, device)
         rng = torch.Generator(device=device).manual_seed(0)
         shape = (config.batch_size,)

@@ -7,10 +7,13 @@ L_I = E_{c, z}[log Q(c | G(z, c))] + H(c).
   -sum_i lambda_i E[log Q(c_i | G(z, c))] on the detached fakes, so Q's loss also trains the
   body Q shares with D.
 * G step: the non-saturating loss BCE(D(G(z, c)), 1) through the updated D, plus, for
-  InfoGAN only, the same MI term. With ``fresh_g_latent`` the G step draws its own (z, c) and
-  generates again, as the official code does (each of its two session runs samples the prior);
-  otherwise it reuses the D step's fakes, as most public ports do. The GAN baseline differs in exactly that term: its G gets
+  InfoGAN only, the same MI term. The GAN baseline differs in exactly that term: its G gets
   no MI gradient while its Q is trained as before, so L_I stays measurable.
+* The D step sends real and fake through D in one call, each batch norm still per batch
+  (``Discriminator(x, batches=2)``), which is two calls' arithmetic in fewer kernels. The G step
+  reuses the D step's fakes, as most public ports do; with ``fresh_g_latent`` it draws its own
+  (z, c) and generates again, as the official code does (each of its two session runs samples
+  the prior).
 """
 
 from __future__ import annotations

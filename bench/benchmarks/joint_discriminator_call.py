@@ -24,9 +24,8 @@ import torch
 from torch import nn
 
 from bench.aggregate import write_csv
-from bench.suites import SUITES
+from bench.perf import seeded_networks
 from models.infogan import InfoGANStep, TrainConfig
-from models.networks import build_networks
 
 
 class OneCallPerBatch(nn.Module):
@@ -42,13 +41,11 @@ class OneCallPerBatch(nn.Module):
 
 
 def build_step(precision: str, batch_size: int, joint: bool) -> InfoGANStep:
-    suite = SUITES["mnist"]
-    torch.manual_seed(0)
-    G, D = build_networks(suite.latent.input_dim, suite.latent.q_dim, suite.network)
-    step = InfoGANStep(suite.latent, G, D if joint else OneCallPerBatch(D),
-                       TrainConfig(batch_size=batch_size, precision=precision, fused_optimizer=True),
-                       torch.device("cpu"))
-    return step
+    """The MNIST step with fused Adam on the CPU, D called once (``joint``) or once per batch."""
+    device = torch.device("cpu")
+    suite, G, D = seeded_networks("mnist", device)
+    return InfoGANStep(suite.latent, G, D if joint else OneCallPerBatch(D),
+                       TrainConfig(batch_size=batch_size, precision=precision, fused_optimizer=True), device)
 
 
 def images_per_second(precision: str, steps: int, repeats: int, batch_size: int) -> dict[str, list[float]]:

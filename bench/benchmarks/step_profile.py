@@ -3,8 +3,9 @@
     python -m bench.benchmarks.step_profile [--precision bf16] [--steps 10] [--rows 15]
         [--out results/bench_step_profile]
 
-Builds the toolkit's step (fused Adam, the given precision) on the CPU, runs 5 steps to warm
-up, then profiles ``--steps`` steps. Prints the milliseconds per step, each op's share of the
+Runs the toolkit's step as ``bench perf`` times it (variant ``toolkit-<precision>+fused``, on
+the CPU, batches drawn by index from random uint8 images): 5 steps to warm up, then
+``--steps`` steps under the profiler. Prints the milliseconds per step, each op's share of the
 self time, and the ops grouped by input shapes (which layer an op belongs to), and writes the
 per-op table to ``<out>/step_profile.csv``.
 """
@@ -20,29 +21,20 @@ import torch
 from torch.profiler import ProfilerActivity, profile
 
 from bench.aggregate import write_csv
-from bench.suites import SUITES
-from models.infogan import InfoGANStep, TrainConfig
-from models.networks import build_networks
+from bench.perf import PerfConfig, toolkit_loop
 
 
 def profile_step(precision: str, steps: int, batch_size: int = 128):
     """(milliseconds per step, the profiler's key averages grouped by input shape)."""
-    suite, device = SUITES["mnist"], torch.device("cpu")
-    torch.manual_seed(0)
-    G, D = build_networks(suite.latent.input_dim, suite.latent.q_dim, suite.network)
-    step = InfoGANStep(suite.latent, G, D, TrainConfig(batch_size=batch_size, precision=precision,
-                                                       fused_optimizer=True), device)
-    data = torch.randint(0, 256, (60000, 1, 28, 28), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
-    index_rng, latent_rng = torch.Generator().manual_seed(0), torch.Generator().manual_seed(0)
-
-    def run(n: int) -> None:
-        for _ in range(n):
-            step(data[torch.randint(len(data), (batch_size,), generator=index_rng)], latent_rng)
-
-    run(5)
+    images = torch.randint(0, 256, (60000, 1, 28, 28), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
+    one_step = toolkit_loop(PerfConfig(batch_size=batch_size), f"toolkit-{precision}+fused", images,
+                            torch.device("cpu"))
+    for _ in range(5):
+        one_step()
     with profile(activities=[ProfilerActivity.CPU], record_shapes=True) as prof:
         start = time.perf_counter()
-        run(steps)
+        for _ in range(steps):
+            one_step()
         seconds = time.perf_counter() - start
     return 1000 * seconds / steps, prof.key_averages(group_by_input_shape=True)
 
