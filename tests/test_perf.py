@@ -2,6 +2,7 @@
 
 from dataclasses import replace
 
+import numpy as np
 import pandas as pd
 import pytest
 import torch
@@ -103,6 +104,32 @@ def test_step_benchmarks_run_in_their_smallest_form():
 
     rates = images_per_second("fp32", steps=1, repeats=2, batch_size=8)
     assert set(rates) == {"two calls", "one call"} and all(len(v) == 2 and min(v) > 0 for v in rates.values())
-    ms, averages = profile_step("fp32", steps=1, batch_size=8)
+    ms, averages, flops = profile_step("fp32", steps=1, batch_size=8)
     ops = {event.key for event in averages}
     assert ms > 0 and {"aten::convolution_backward", "aten::_fused_adam_"} <= ops
+    # the flop counter's total for the step, split into the three compute kinds
+    assert set(flops) == {"matrix products", "convolution forward", "convolution backward"}
+    assert sum(flops.values()) / 8 == pytest.approx(step_flops_per_image("mnist", 8, torch.device("cpu")), rel=1e-6)
+
+
+def test_op_kinds_and_the_kernel_bound_ceiling():
+    from bench.benchmarks.step_profile import kernel_ceiling, kind_table, op_kind
+
+    assert [op_kind(name) for name in ("aten::mm", "aten.addmm", "aten::mkldnn_convolution", "aten::_convolution",
+                                       "aten::convolution_backward", "aten::copy_", "aten::_fused_adam_",
+                                       "Optimizer.step#Adam.step", "aten::native_batch_norm_backward",
+                                       "aten::leaky_relu")] == [
+        "matrix products", "matrix products", "convolution forward", "convolution forward",
+        "convolution backward", "casts and copies", "optimiser", "optimiser", "batch norm", "other"]
+    ops = pd.DataFrame({"op": ["aten::mm", "aten::addmm", "aten::convolution_backward", "aten::copy_", "aten::relu"],
+                        "self_ms_per_step": [3.0, 1.0, 4.0, 1.5, 0.5]})
+    flops = {"matrix products": 8e9, "convolution backward": 2e9}
+    kinds = kind_table(ops, flops).set_index("kind")
+    assert kinds.loc["matrix products", "ms_per_step"] == 4.0 and kinds.loc["matrix products", "share"] == 0.4
+    assert kinds.loc["matrix products", "gflop_per_s"] == pytest.approx(2000)      # 8 GFLOP in 4 ms
+    assert kinds.loc["convolution backward", "gflop_per_s"] == pytest.approx(500)  # 2 GFLOP in 4 ms
+    assert np.isnan(kinds.loc["casts and copies", "gflop_per_s"])
+    ceiling = kernel_ceiling(kinds.reset_index(), batch_size=100, peak_gflops=5000)
+    assert ceiling["ceiling_images_per_s"] == pytest.approx(100 / 0.008)    # 8 ms of kernels, the rest free
+    assert ceiling["floor_images_per_s"] == pytest.approx(100 / (10 / 5000))  # 10 GFLOP at 5,000 GFLOP/s
+    assert ceiling["ceiling_share_of_floor"] == pytest.approx(0.25)
