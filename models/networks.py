@@ -24,6 +24,7 @@ class NetworkSpec:
     q_hidden: int = 128
     leak: float = 0.1
     init_std: float = 0.02
+    bn_gamma_std: float = 0.0  # batch-norm scales from N(1, std); the official code draws them with 0.02
 
     @property
     def base_size(self) -> int:
@@ -104,9 +105,18 @@ def init_weights(module: nn.Module, std: float) -> None:
             nn.init.zeros_(m.bias)
 
 
+def init_batch_norm_scales(module: nn.Module, std: float) -> None:
+    """Every batch-norm scale gamma from N(1, std), as the official InfoGAN code initialises them."""
+    for m in module.modules():
+        if isinstance(m, nn.modules.batchnorm._BatchNorm):
+            nn.init.normal_(m.weight, 1.0, std)
+
+
 def build_networks(latent_input_dim: int, q_dim: int, spec: NetworkSpec) -> tuple[Generator, Discriminator]:
     """A freshly initialised (G, D) pair; draws from torch's global RNG."""
     generator, discriminator = Generator(latent_input_dim, spec), Discriminator(q_dim, spec)
-    init_weights(generator, spec.init_std)
-    init_weights(discriminator, spec.init_std)
+    for network in (generator, discriminator):
+        init_weights(network, spec.init_std)
+        if spec.bn_gamma_std:
+            init_batch_norm_scales(network, spec.bn_gamma_std)
     return generator, discriminator

@@ -6,6 +6,7 @@ import torch
 from bench.benchmarks.time_to_accuracy import Recipe, seconds_to, summarise, train_seed, train_stacked
 from bench.suites import SUITES
 from datasets import ImageSplit
+from models.trainer import Trainer
 
 CPU = torch.device("cpu")
 
@@ -24,6 +25,22 @@ def test_recipe_options_change_the_latent_and_the_weight():
     assert Recipe(g_latent="fresh").config().fresh_g_latent and not Recipe(g_latent="reuse").config().fresh_g_latent
     assert Recipe().config().fresh_g_latent == SUITES["mnist"].profiles["paper"].train.fresh_g_latent
     assert "fresh G latent" in Recipe(g_latent="fresh").describe()
+
+
+def test_recipe_network_options_reach_the_trained_networks():
+    """The official code's leaky-ReLU slope and batch-norm scale draw end up in the networks trained."""
+    assert Recipe().network() == SUITES["mnist"].network
+    official = Recipe("toolkit-fp32", iterations=1, leak=0.01, bn_gamma_std=0.02)
+    assert (official.network().leak, official.network().bn_gamma_std) == (0.01, 0.02)
+    assert "leak 0.01" in official.describe() and "N(1, 0.02)" in official.describe()
+    trainer = Trainer(official.latent(), official.network(), official.config(), _split(64, 0).images, CPU, seed=0)
+    slopes = {m.negative_slope for m in trainer.discriminator.modules() if isinstance(m, torch.nn.LeakyReLU)}
+    scales = torch.cat([m.weight.detach() for m in trainer.generator.modules()
+                        if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)])
+    assert slopes == {0.01} and 0.005 < scales.std().item() < 0.04 and abs(scales.mean().item() - 1) < 0.01
+    paper = Trainer(Recipe().latent(), Recipe().network(), official.config(), _split(64, 0).images, CPU, seed=0)
+    assert all((m.weight == 1).all() for m in paper.generator.modules()
+               if isinstance(m, torch.nn.modules.batchnorm._BatchNorm))
 
 
 def test_lone_and_stacked_curves_are_evaluated_at_the_same_points():

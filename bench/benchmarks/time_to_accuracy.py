@@ -2,7 +2,7 @@
 
     python -m bench.benchmarks.time_to_accuracy [--seeds 0,1,2] [--variant toolkit-bf16] [--stack]
         [--eval-every 250] [--out results/bench_time_to_accuracy] [--fp32-results results/bench_mnist_paper]
-        [--lambda-cont 1 --fixed-std] [--g-latent fresh|reuse]
+        [--lambda-cont 1 --fixed-std] [--g-latent fresh|reuse] [--leak 0.01 --bn-gamma-std 0.02]
 
 Trains InfoGAN with the paper profile (5,000 iterations of batch 128) and the speed settings
 of ``--variant`` (see ``bench perf``), evaluating the categorical code's accuracy on the real
@@ -35,6 +35,7 @@ from bench.suites import SUITES
 from datasets import ImageSplit, load_dataset
 from models.infogan import TrainConfig
 from models.latent import LatentSpec
+from models.networks import NetworkSpec
 from models.stacked_trainer import StackedTrainer
 from models.trainer import Trainer
 
@@ -44,14 +45,17 @@ THRESHOLDS = (0.90, 0.95)
 @dataclass(frozen=True)
 class Recipe:
     """The MNIST paper profile with a perf variant's speed settings and, optionally, the
-    official code's continuous-code setting (weight ``lambda_cont``, Q's std fixed at 1) and
-    G step latent (``g_latent`` "fresh": a new draw, "reuse": the D step's fakes)."""
+    official code's continuous-code setting (weight ``lambda_cont``, Q's std fixed at 1), its
+    G step latent (``g_latent`` "fresh": a new draw, "reuse": the D step's fakes) and its network
+    details (leaky-ReLU slope ``leak`` 0.01, batch-norm scales from N(1, ``bn_gamma_std`` 0.02))."""
 
     variant: str = "toolkit-bf16"
     iterations: int | None = None      # cut the run (quick checks)
     lambda_cont: float | None = None   # None: the profile's weight
     fixed_std: bool = False
     g_latent: str | None = None        # None: the profile's
+    leak: float | None = None          # None: the suite's (paper: 0.1)
+    bn_gamma_std: float = 0.0          # 0: batch-norm scales start at 1 (paper)
 
     def latent(self) -> LatentSpec:
         latent = SUITES["mnist"].latent
@@ -59,6 +63,11 @@ class Recipe:
             return latent
         return replace(latent, codes=tuple(replace(c, learn_std=False) if c.kind == "uniform" else c
                                            for c in latent.codes))
+
+    def network(self) -> NetworkSpec:
+        network = SUITES["mnist"].network
+        network = replace(network, leak=self.leak) if self.leak is not None else network
+        return replace(network, bn_gamma_std=self.bn_gamma_std)
 
     def config(self) -> TrainConfig:
         config = replace(SUITES["mnist"].train_config("paper", "infogan", "fp32"), **variant_settings(self.variant))
@@ -70,7 +79,9 @@ class Recipe:
 
     def describe(self) -> str:
         extra = ([f"lambda_cont {self.lambda_cont:g}"] if self.lambda_cont is not None else []) + \
-            (["fixed std"] if self.fixed_std else []) + ([f"{self.g_latent} G latent"] if self.g_latent else [])
+            (["fixed std"] if self.fixed_std else []) + ([f"{self.g_latent} G latent"] if self.g_latent else []) + \
+            ([f"leak {self.leak:g}"] if self.leak is not None else []) + \
+            ([f"BN scales N(1, {self.bn_gamma_std:g})"] if self.bn_gamma_std else [])
         return self.variant + (f" ({', '.join(extra)})" if extra else "")
 
 
@@ -104,7 +115,7 @@ def train_seed(seed: int, recipe: Recipe, eval_every: int, train: ImageSplit, te
                progress: bool = True) -> pd.DataFrame:
     """Train one InfoGAN run; the test accuracy against training seconds every ``eval_every`` iterations."""
     latent, config = recipe.latent(), recipe.config()
-    trainer = Trainer(latent, SUITES["mnist"].network, config, train.images, device, seed)
+    trainer = Trainer(latent, recipe.network(), config, train.images, device, seed)
     evaluate = _Evaluator(latent, eval_every, config.iterations, test)
     history = trainer.train(on_log=lambda t, row: evaluate(t.iteration, row["wall_seconds"], t.discriminator),
                             progress=progress, description=f"{recipe.variant} seed{seed}")
@@ -115,7 +126,7 @@ def train_stacked(seeds: list[int], recipe: Recipe, eval_every: int, train: Imag
                   device: torch.device, progress: bool = True) -> dict[int, pd.DataFrame]:
     """Train the seeds together in one process; per seed, the accuracy curve against the shared clock."""
     latent, config = recipe.latent(), recipe.config()
-    trainer = StackedTrainer(latent, SUITES["mnist"].network, config, train.images, device, seeds)
+    trainer = StackedTrainer(latent, recipe.network(), config, train.images, device, seeds)
     evaluate = _Evaluator(latent, eval_every, config.iterations, test)
 
     def on_log(t: StackedTrainer, k: int, row: dict) -> dict:
@@ -171,11 +182,15 @@ def main() -> None:
     parser.add_argument("--fixed-std", action="store_true", help="Q's Gaussians for continuous codes with std 1")
     parser.add_argument("--g-latent", choices=("fresh", "reuse"), default=None,
                         help="G step's latent batch: a new draw (official code) or the D step's (default: the profile's)")
+    parser.add_argument("--leak", type=float, default=None, help="leaky-ReLU slope (paper: 0.1; official code: 0.01)")
+    parser.add_argument("--bn-gamma-std", type=float, default=0.0,
+                        help="draw batch-norm scales from N(1, std) (paper: 0, scales 1; official code: 0.02)")
     parser.add_argument("--data-dir", default=None)
     parser.add_argument("--no-progress", action="store_true")
     args = parser.parse_args()
     variant_settings(args.variant)
-    recipe = Recipe(args.variant, args.iterations, args.lambda_cont, args.fixed_std, args.g_latent)
+    recipe = Recipe(args.variant, args.iterations, args.lambda_cont, args.fixed_std, args.g_latent, args.leak,
+                    args.bn_gamma_std)
     out = Path(args.out)
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     suite = SUITES["mnist"]
