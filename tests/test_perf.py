@@ -100,7 +100,7 @@ def test_perf_command_refuses_an_unknown_variant(tmp_path, capsys):
 def test_step_benchmarks_run_in_their_smallest_form():
     """The joint-D-call timing and the step profile run, and measure what they say they do."""
     from bench.benchmarks.joint_discriminator_call import images_per_second
-    from bench.benchmarks.step_profile import profile_step
+    from bench.benchmarks.step_profile import profile_step, recipe_flops_per_image
 
     rates = images_per_second("fp32", steps=1, repeats=2, batch_size=8)
     assert set(rates) == {"two calls", "one call"} and all(len(v) == 2 and min(v) > 0 for v in rates.values())
@@ -110,6 +110,8 @@ def test_step_benchmarks_run_in_their_smallest_form():
     # the flop counter's total for the step, split into the three compute kinds
     assert set(flops) == {"matrix products", "convolution forward", "convolution backward"}
     assert sum(flops.values()) / 8 == pytest.approx(step_flops_per_image("mnist", 8, torch.device("cpu")), rel=1e-6)
+    # the floor's count is the recipe's: the reference loop's step, which also computes D's weight gradients in G's step
+    assert recipe_flops_per_image(8) > sum(flops.values()) / 8
 
 
 def test_op_kinds_and_the_kernel_bound_ceiling():
@@ -129,7 +131,7 @@ def test_op_kinds_and_the_kernel_bound_ceiling():
     assert kinds.loc["matrix products", "gflop_per_s"] == pytest.approx(2000)      # 8 GFLOP in 4 ms
     assert kinds.loc["convolution backward", "gflop_per_s"] == pytest.approx(500)  # 2 GFLOP in 4 ms
     assert np.isnan(kinds.loc["casts and copies", "gflop_per_s"])
-    ceiling = kernel_ceiling(kinds.reset_index(), batch_size=100, peak_gflops=5000)
-    assert ceiling["ceiling_images_per_s"] == pytest.approx(100 / 0.008)    # 8 ms of kernels, the rest free
-    assert ceiling["floor_images_per_s"] == pytest.approx(100 / (10 / 5000))  # 10 GFLOP at 5,000 GFLOP/s
+    ceiling = kernel_ceiling(kinds.reset_index(), batch_size=100, floor_flops_per_image=1e8, peak_gflops=5000)
+    assert ceiling["ceiling_images_per_s"] == pytest.approx(100 / 0.008)   # 8 ms of kernels, the rest free
+    assert ceiling["floor_images_per_s"] == pytest.approx(5000e9 / 1e8)    # 0.1 GFLOP per image at 5,000 GFLOP/s
     assert ceiling["ceiling_share_of_floor"] == pytest.approx(0.25)

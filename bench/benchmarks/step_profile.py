@@ -13,7 +13,8 @@ It then groups the ops by kind (matrix products, convolutions forward and backwa
 optimiser, batch norm, the rest), divides each compute kind's FLOPs (torch.utils.flop_counter,
 one step) by its time to give the rate its kernels reach, and prints the kernel-bound ceiling:
 the images/s if everything but the convolutions and matrix products took no time, as a share of
-the floor (step FLOPs / the device's measured matmul peak, as ``bench perf`` defines it).
+the floor as ``bench perf`` defines it (the device's measured matmul peak over the paper
+recipe's FLOPs per image, those of the reference loop).
 Writes the kinds to ``<out>/step_profile_kinds.csv``.
 """
 
@@ -29,7 +30,7 @@ from torch.profiler import ProfilerActivity, profile
 from torch.utils.flop_counter import FlopCounterMode
 
 from bench.aggregate import write_csv
-from bench.perf import PerfConfig, matmul_gflops, toolkit_loop
+from bench.perf import PerfConfig, flops_per_image, matmul_gflops, reference_loop, toolkit_loop
 
 COMPUTE_KINDS = ("matrix products", "convolution forward", "convolution backward")
 PRECISIONS = {"fp32": torch.float32, "bf16": torch.bfloat16}
@@ -51,10 +52,20 @@ def op_kind(name: str) -> str:
     return "other"
 
 
+def _random_images(n: int) -> torch.Tensor:
+    return torch.randint(0, 256, (n, 1, 28, 28), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
+
+
+def recipe_flops_per_image(batch_size: int = 128) -> float:
+    """FLOPs per image of the paper recipe's step, counted on the reference loop (bench perf's floor)."""
+    config = PerfConfig(batch_size=batch_size)
+    return flops_per_image(reference_loop(config, _random_images(4 * batch_size), torch.device("cpu")), batch_size)
+
+
 def profile_step(precision: str, steps: int, batch_size: int = 128):
     """(milliseconds per step, the profiler's key averages grouped by input shape, FLOPs of one
     step by op kind)."""
-    images = torch.randint(0, 256, (60000, 1, 28, 28), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
+    images = _random_images(60000)
     one_step = toolkit_loop(PerfConfig(batch_size=batch_size), f"toolkit-{precision}+fused", images,
                             torch.device("cpu"))
     for _ in range(5):
@@ -83,12 +94,13 @@ def kind_table(op_table: pd.DataFrame, flops: dict[str, float]) -> pd.DataFrame:
     return table.sort_values("ms_per_step", ascending=False).reset_index(drop=True)
 
 
-def kernel_ceiling(kinds: pd.DataFrame, batch_size: int, peak_gflops: float) -> dict[str, float]:
+def kernel_ceiling(kinds: pd.DataFrame, batch_size: int, floor_flops_per_image: float,
+                   peak_gflops: float) -> dict[str, float]:
     """Images/s with only the convolution and matrix-product kernels taking time, the floor
-    (images/s at ``peak_gflops`` for the step's FLOPs) and the ceiling's share of it."""
+    (images/s at ``peak_gflops`` for ``floor_flops_per_image``) and the ceiling's share of it."""
     compute = kinds[kinds["kind"].isin(COMPUTE_KINDS)]
     ceiling = batch_size / (compute["ms_per_step"].sum() / 1000)
-    floor = batch_size / (compute["gflop_per_step"].sum() / peak_gflops)
+    floor = peak_gflops * 1e9 / floor_flops_per_image
     return {"ceiling_images_per_s": ceiling, "floor_images_per_s": floor, "ceiling_share_of_floor": ceiling / floor,
             "peak_gflops": peak_gflops}
 
@@ -121,7 +133,8 @@ def main() -> None:
     for row in kinds.itertuples():
         rate = f"  {row.gflop_per_step:5.2f} GFLOP at {row.gflop_per_s:4.0f} GFLOP/s" if row.kind in COMPUTE_KINDS else ""
         print(f"  {row.kind:22s} {row.ms_per_step:6.1f} ms  {100 * row.share:5.1f}%{rate}")
-    ceiling = kernel_ceiling(kinds, batch_size, matmul_gflops(torch.device("cpu"), PRECISIONS[args.precision]))
+    ceiling = kernel_ceiling(kinds, batch_size, recipe_flops_per_image(batch_size),
+                             matmul_gflops(torch.device("cpu"), PRECISIONS[args.precision]))
     print(f"kernel-bound ceiling: {ceiling['ceiling_images_per_s']:,.0f} images/s with only the convolutions and "
           f"matrix products taking time = {100 * ceiling['ceiling_share_of_floor']:.0f}% of the floor "
           f"({ceiling['floor_images_per_s']:,.0f} images/s at the measured {ceiling['peak_gflops']:.0f} GFLOP/s)")
