@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import numpy as np
 import pandas as pd
 import torch
@@ -14,11 +15,14 @@ from models.latent import LatentSpec
 
 
 @torch.no_grad()
-def recognise(discriminator: nn.Module, images: torch.Tensor, batch_size: int = 1000) -> torch.Tensor:
-    """Q's parameters [N, q_dim] for uint8 images, with D in eval mode (BN running statistics)."""
+def recognise(discriminator: nn.Module, images: torch.Tensor, batch_size: int = 1000,
+              batch_statistics: bool = False) -> torch.Tensor:
+    """Q's parameters [N, q_dim] for uint8 images, with D in eval mode (BN running statistics),
+    or with ``batch_statistics`` each batch normalised with its own (on a copy of D, whose
+    running statistics then stay as they were)."""
     was_training = discriminator.training
-    discriminator.eval()
-    outputs = [discriminator(images[i:i + batch_size].float() / 255.0)[1].float()
+    network = copy.deepcopy(discriminator).train() if batch_statistics else discriminator.eval()
+    outputs = [network(images[i:i + batch_size].float() / 255.0)[1].float()
                for i in range(0, len(images), batch_size)]
     discriminator.train(was_training)
     return torch.cat(outputs)
@@ -29,12 +33,13 @@ def categorical_index(latent: LatentSpec) -> int | None:
     return next((i for i, code in enumerate(latent.codes) if code.kind == "categorical"), None)
 
 
-def predict_categories(latent: LatentSpec, discriminator: nn.Module, images: torch.Tensor) -> np.ndarray:
-    """argmax of Q's logits of the first categorical code, for every image."""
+def predict_categories(latent: LatentSpec, discriminator: nn.Module, images: torch.Tensor,
+                       batch_statistics: bool = False) -> np.ndarray:
+    """argmax of Q's logits of the first categorical code, for every image (see recognise)."""
     index = categorical_index(latent)
     if index is None:
         raise ValueError("the latent spec has no categorical code")
-    blocks = latent.split_q(recognise(discriminator, images))
+    blocks = latent.split_q(recognise(discriminator, images, batch_statistics=batch_statistics))
     return blocks[index].argmax(dim=1).cpu().numpy()
 
 

@@ -27,7 +27,7 @@ import torch
 from torch import nn
 
 from bench.aggregate import write_csv
-from bench.evaluate import categorical_index
+from bench.evaluate import predict_categories
 from bench.suites import SUITES
 from bench.traversals import load_checkpoint
 from datasets import ImageSplit, load_dataset
@@ -36,16 +36,12 @@ from models.latent import LatentSpec
 from models.networks import build_networks
 
 
-@torch.no_grad()
-def categorical_accuracy(latent: LatentSpec, discriminator: nn.Module, split: ImageSplit, train_mode: bool,
-                         batch_size: int = 1000) -> float:
+def categorical_accuracy(latent: LatentSpec, discriminator: nn.Module, split: ImageSplit,
+                         batch_statistics: bool) -> float:
     """Cluster accuracy of Q's first categorical code on ``split``, batch norm with running
-    statistics (``train_mode`` False) or with each batch's own (True; D's state is left as it was)."""
-    network = copy.deepcopy(discriminator).train(train_mode)
-    q = torch.cat([network(split.images[i:i + batch_size].float() / 255.0)[1].float()
-                   for i in range(0, len(split), batch_size)])
-    predicted = latent.split_q(q)[categorical_index(latent)].argmax(dim=1)
-    return cluster_accuracy(predicted.cpu().numpy(), split.labels.cpu().numpy())
+    statistics or with each batch of 1,000's own (``batch_statistics``; D's state is left as it was)."""
+    predicted = predict_categories(latent, discriminator, split.images, batch_statistics=batch_statistics)
+    return cluster_accuracy(predicted, split.labels.cpu().numpy())
 
 
 @torch.no_grad()
@@ -65,10 +61,10 @@ def with_real_statistics(discriminator: nn.Module, images: torch.Tensor, batch_s
 def score_discriminator(latent: LatentSpec, discriminator: nn.Module, test: ImageSplit,
                         train_images: torch.Tensor) -> dict[str, float]:
     """The categorical accuracy on ``test`` under the three choices of batch-norm statistics."""
-    return {"running": categorical_accuracy(latent, discriminator, test, train_mode=False),
-            "test_batches": categorical_accuracy(latent, discriminator, test, train_mode=True),
+    return {"running": categorical_accuracy(latent, discriminator, test, batch_statistics=False),
+            "test_batches": categorical_accuracy(latent, discriminator, test, batch_statistics=True),
             "real_running": categorical_accuracy(latent, with_real_statistics(discriminator, train_images), test,
-                                                 train_mode=False)}
+                                                 batch_statistics=False)}
 
 
 def load_discriminator(run: Path) -> nn.Module:

@@ -79,7 +79,8 @@ def profile_step(precision: str, steps: int, batch_size: int = 128):
         one_step()
     flops: dict[str, float] = {}
     for op, count in counter.get_flop_counts()["Global"].items():
-        flops[op_kind(str(op))] = flops.get(op_kind(str(op)), 0.0) + count
+        kind = op_kind(str(op))
+        flops[kind] = flops.get(kind, 0.0) + count
     return 1000 * seconds / steps, prof.key_averages(group_by_input_shape=True), flops
 
 
