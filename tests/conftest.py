@@ -7,6 +7,9 @@ the files are missing they fail, so CI cannot pass by silently skipping them.
 from __future__ import annotations
 
 import os
+import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -40,6 +43,17 @@ def real_data_root(face_model: bool = False) -> Path:
 @pytest.fixture
 def real_data_dir() -> Path:
     return real_data_root()
+
+
+@contextmanager
+def module_folder(factory: pytest.TempPathFactory, name: str) -> Iterator[Path]:
+    """A fresh folder for a module-scoped fixture, removed once the module's tests are done (a
+    test's own ``tmp_path`` goes when it passes, by the retention policy in pyproject.toml)."""
+    folder = factory.mktemp(name)
+    try:
+        yield folder
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def make_fake_mnist(folder: Path, train: int = 60_000, test: int = 10_000, compress: bool = True) -> Path:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -16,7 +17,7 @@ from bench.locks import LockOwner, process_start_time
 from bench.runner import Runner, RunOptions
 from bench.suites import SUITES
 from models.trainer import Trainer
-from tests.conftest import make_fake_mnist
+from tests.conftest import make_fake_mnist, module_folder
 
 ROOT = Path(__file__).resolve().parents[1]
 TRAINER_INIT, RUNNER_CHECKPOINT = Trainer.__init__, Runner._checkpoint
@@ -71,8 +72,9 @@ def interrupt_after_checkpoint(monkeypatch) -> None:
 
 
 @pytest.fixture(scope="module")
-def data(tmp_path_factory) -> Path:
-    return make_data(tmp_path_factory.mktemp("data"))
+def data(tmp_path_factory) -> Iterator[Path]:
+    with module_folder(tmp_path_factory, "data") as folder:
+        yield make_data(folder)
 
 
 @pytest.fixture(autouse=True)

@@ -16,6 +16,7 @@ import json
 import logging
 import os
 import shutil
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -28,14 +29,15 @@ import bench.io as bio
 from bench.cli import main
 from datasets.idx import write_idx
 from models.infogan import default_precision
-from tests.conftest import make_fake_mnist
+from tests.conftest import make_fake_mnist, module_folder
 
 RUN = "runs/mnist/infogan/seed0"
 
 
 @pytest.fixture(scope="module")
-def data(tmp_path_factory) -> Path:
-    return make_fake_mnist(tmp_path_factory.mktemp("data"), compress=False)
+def data(tmp_path_factory) -> Iterator[Path]:
+    with module_folder(tmp_path_factory, "data") as folder:
+        yield make_fake_mnist(folder, compress=False)
 
 
 DEFAULT_PRECISION = default_precision(torch.device("cpu"))  # what the runs below train with
@@ -48,11 +50,12 @@ def base_args(out: Path, data: Path) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def results(tmp_path_factory, data) -> Path:
-    out = tmp_path_factory.mktemp("prepopulated") / "results"
-    assert main(base_args(out, data)) == 0
-    assert json.loads((out / RUN / "metrics.json").read_text())["status"] == "finished"
-    return out
+def results(tmp_path_factory, data) -> Iterator[Path]:
+    with module_folder(tmp_path_factory, "prepopulated") as folder:
+        out = folder / "results"
+        assert main(base_args(out, data)) == 0
+        assert json.loads((out / RUN / "metrics.json").read_text())["status"] == "finished"
+        yield out
 
 
 def snapshot(folder: Path) -> dict[str, tuple]:

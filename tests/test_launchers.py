@@ -10,6 +10,7 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from functools import partial
 from pathlib import Path
 
@@ -23,7 +24,7 @@ from bench.runner import RunOptions, Runner, RunSpec, plan_runs
 from bench.state import read_state
 from bench.tables import write_tables
 from models.infogan import default_precision
-from tests.conftest import real_data_root
+from tests.conftest import module_folder, real_data_root
 from tests.launch_faults import always_raise, die_after_first_checkpoint
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -77,11 +78,11 @@ def assert_same_results(expected: Path, actual: Path) -> None:
 
 
 @pytest.fixture(scope="module")
-def in_process(data_dir, tmp_path_factory) -> Path:
+def in_process(data_dir, tmp_path_factory) -> Iterator[Path]:
     """The grid as `bench run` has always run it: one run after another in one process."""
-    out = tmp_path_factory.mktemp("local") / "results"
-    bench_run(out, data_dir)
-    return out
+    with module_folder(tmp_path_factory, "local") as folder:
+        bench_run(folder / "results", data_dir)
+        yield folder / "results"
 
 
 # -- the same results, wherever the runs ran ---------------------------------------------------------
