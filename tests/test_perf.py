@@ -135,3 +135,14 @@ def test_op_kinds_and_the_kernel_bound_ceiling():
     assert ceiling["ceiling_images_per_s"] == pytest.approx(100 / 0.008)   # 8 ms of kernels, the rest free
     assert ceiling["floor_images_per_s"] == pytest.approx(5000e9 / 1e8)    # 0.1 GFLOP per image at 5,000 GFLOP/s
     assert ceiling["ceiling_share_of_floor"] == pytest.approx(0.25)
+
+
+def test_matmul_peak_table_gives_each_size_and_its_floor():
+    from bench.benchmarks.matmul_peak import peak_table
+
+    table = peak_table([32, 64], rounds=2, device=torch.device("cpu"), flops_per_image=1e6)
+    assert list(zip(table["size"], table["dtype"])) == [(32, "fp32"), (32, "bf16"), (64, "fp32"), (64, "bf16")]
+    assert (table["gflops_min"] <= table["gflops"]).all() and (table["gflops"] <= table["gflops_max"]).all()
+    assert (table["gflops_min"] > 0).all()
+    # 1 MFLOP per image: the floor in images/s is the rate in FLOP/s over 1e6
+    assert table["floor_images_per_s"].to_numpy() == pytest.approx(table["gflops"].to_numpy() * 1e3)
