@@ -139,6 +139,9 @@ def synchronise(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
+MATMUL_DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16}
+
+
 def matmul_gflops(device: torch.device, dtype: torch.dtype, size: int | None = None, repeats: int = 5) -> float:
     """Median GFLOP/s of a [size x size] @ [size x size] product (2 size^3 FLOPs); by default
     size 2048 on a CPU and 8192 on a GPU (large enough to reach its peak)."""
@@ -179,6 +182,20 @@ def step_flops_per_image(suite_name: str, batch_size: int, device: torch.device)
     step = InfoGANStep(suite.latent, G, D, TrainConfig(batch_size=batch_size), device)
     images = torch.randint(0, 256, (batch_size, *_image_shape(suite)), dtype=torch.uint8, device=device)
     return flops_per_image(lambda: step(images), batch_size)
+
+
+def recipe_flops_per_image(suite_name: str, batch_size: int, device: torch.device) -> float:
+    """FLOPs per image of the paper recipe's step: the reference loop's, whose G update also
+    computes D's weight gradients (the count the bf16 floor is defined on)."""
+    suite = SUITES[suite_name]
+    images = torch.randint(0, 256, (4 * batch_size, *_image_shape(suite)), dtype=torch.uint8)
+    return flops_per_image(reference_loop(PerfConfig(suite_name, batch_size), images, device), batch_size)
+
+
+def floor_images_per_s(peak_gflops: float, flops_per_image: float) -> float:
+    """Images/s of a step costing ``flops_per_image`` run at ``peak_gflops`` throughout; with the
+    bf16 matmul peak and the recipe's count, the bf16 floor."""
+    return peak_gflops * 1e9 / flops_per_image
 
 
 def _image_shape(suite) -> tuple[int, int, int]:
@@ -270,11 +287,11 @@ def run_perf(config: PerfConfig, images: torch.Tensor, device: torch.device, pro
     for name in config.variants:
         if name != "reference":
             variant_settings(name)  # unknown names fail before anything is timed
-    reference_flops = flops_per_image(reference_loop(config, images, device), config.batch_size)
+    reference_flops = recipe_flops_per_image(config.suite, config.batch_size, device)
     toolkit_flops = step_flops_per_image(config.suite, config.batch_size, device)
-    peak_fp32 = matmul_gflops(device, torch.float32)
-    peak_bf16 = matmul_gflops(device, torch.bfloat16)
-    floor = peak_bf16 * 1e9 / reference_flops
+    peak_fp32 = matmul_gflops(device, MATMUL_DTYPES["fp32"])
+    peak_bf16 = matmul_gflops(device, MATMUL_DTYPES["bf16"])
+    floor = floor_images_per_s(peak_bf16, reference_flops)
     loops, seconds, memory = {}, {name: [] for name in config.variants}, {}
     bar = tqdm(total=len(config.variants) * config.repeats, desc="perf", unit="block", disable=not progress,
                leave=False)

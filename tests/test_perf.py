@@ -100,7 +100,8 @@ def test_perf_command_refuses_an_unknown_variant(tmp_path, capsys):
 def test_step_benchmarks_run_in_their_smallest_form():
     """The joint-D-call timing and the step profile run, and measure what they say they do."""
     from bench.benchmarks.joint_discriminator_call import images_per_second
-    from bench.benchmarks.step_profile import profile_step, recipe_flops_per_image
+    from bench.benchmarks.step_profile import profile_step
+    from bench.perf import recipe_flops_per_image
 
     rates = images_per_second("fp32", steps=1, repeats=2, batch_size=8)
     assert set(rates) == {"two calls", "one call"} and all(len(v) == 2 and min(v) > 0 for v in rates.values())
@@ -111,7 +112,7 @@ def test_step_benchmarks_run_in_their_smallest_form():
     assert set(flops) == {"matrix products", "convolution forward", "convolution backward"}
     assert sum(flops.values()) / 8 == pytest.approx(step_flops_per_image("mnist", 8, torch.device("cpu")), rel=1e-6)
     # the floor's count is the recipe's: the reference loop's step, which also computes D's weight gradients in G's step
-    assert recipe_flops_per_image(8) > sum(flops.values()) / 8
+    assert recipe_flops_per_image("mnist", 8, torch.device("cpu")) > sum(flops.values()) / 8
 
 
 def test_op_kinds_and_the_kernel_bound_ceiling():

@@ -22,24 +22,21 @@ import pandas as pd
 import torch
 
 from bench.aggregate import write_csv
-from bench.benchmarks.step_profile import recipe_flops_per_image
-from bench.perf import matmul_gflops
-
-DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16}
+from bench.perf import MATMUL_DTYPES, floor_images_per_s, matmul_gflops, recipe_flops_per_image
 
 
 def peak_table(sizes: list[int], rounds: int, device: torch.device, flops_per_image: float) -> pd.DataFrame:
     """One row per (size, dtype): median GFLOP/s over ``rounds`` (each the median of 3 products)
     and the recipe's images/s at that rate (rate / FLOPs per image)."""
-    rates: dict[tuple[int, str], list[float]] = {(s, d): [] for s in sizes for d in DTYPES}
+    rates: dict[tuple[int, str], list[float]] = {(s, d): [] for s in sizes for d in MATMUL_DTYPES}
     for _ in range(rounds):
         for size, dtype in rates:
-            rates[size, dtype].append(matmul_gflops(device, DTYPES[dtype], size, repeats=3))
+            rates[size, dtype].append(matmul_gflops(device, MATMUL_DTYPES[dtype], size, repeats=3))
     rows = []
     for (size, dtype), measured in rates.items():
         gflops = statistics.median(measured)
         rows.append({"size": size, "dtype": dtype, "gflops": gflops, "gflops_min": min(measured),
-                     "gflops_max": max(measured), "floor_images_per_s": gflops * 1e9 / flops_per_image})
+                     "gflops_max": max(measured), "floor_images_per_s": floor_images_per_s(gflops, flops_per_image)})
     return pd.DataFrame(rows)
 
 
@@ -50,7 +47,7 @@ def main() -> None:
     parser.add_argument("--out", default="results/bench_matmul_peak")
     args = parser.parse_args()
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    flops = recipe_flops_per_image()
+    flops = recipe_flops_per_image("mnist", 128, torch.device("cpu"))
     table = peak_table([int(s) for s in args.sizes.split(",")], args.rounds, device, flops)
     write_csv(table, Path(args.out) / "matmul_peak.csv")
     print(f"device {device}, {torch.get_num_threads()} threads; recipe {flops / 1e6:.0f} MFLOP per image")

@@ -30,10 +30,10 @@ from torch.profiler import ProfilerActivity, profile
 from torch.utils.flop_counter import FlopCounterMode
 
 from bench.aggregate import write_csv
-from bench.perf import PerfConfig, flops_per_image, matmul_gflops, reference_loop, toolkit_loop
+from bench.perf import (MATMUL_DTYPES, PerfConfig, floor_images_per_s, matmul_gflops, recipe_flops_per_image,
+                        toolkit_loop)
 
 COMPUTE_KINDS = ("matrix products", "convolution forward", "convolution backward")
-PRECISIONS = {"fp32": torch.float32, "bf16": torch.bfloat16}
 
 
 def op_kind(name: str) -> str:
@@ -52,20 +52,10 @@ def op_kind(name: str) -> str:
     return "other"
 
 
-def _random_images(n: int) -> torch.Tensor:
-    return torch.randint(0, 256, (n, 1, 28, 28), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
-
-
-def recipe_flops_per_image(batch_size: int = 128) -> float:
-    """FLOPs per image of the paper recipe's step, counted on the reference loop (bench perf's floor)."""
-    config = PerfConfig(batch_size=batch_size)
-    return flops_per_image(reference_loop(config, _random_images(4 * batch_size), torch.device("cpu")), batch_size)
-
-
 def profile_step(precision: str, steps: int, batch_size: int = 128):
     """(milliseconds per step, the profiler's key averages grouped by input shape, FLOPs of one
     step by op kind)."""
-    images = _random_images(60000)
+    images = torch.randint(0, 256, (60000, 1, 28, 28), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
     one_step = toolkit_loop(PerfConfig(batch_size=batch_size), f"toolkit-{precision}+fused", images,
                             torch.device("cpu"))
     for _ in range(5):
@@ -101,14 +91,14 @@ def kernel_ceiling(kinds: pd.DataFrame, batch_size: int, floor_flops_per_image: 
     (images/s at ``peak_gflops`` for ``floor_flops_per_image``) and the ceiling's share of it."""
     compute = kinds[kinds["kind"].isin(COMPUTE_KINDS)]
     ceiling = batch_size / (compute["ms_per_step"].sum() / 1000)
-    floor = peak_gflops * 1e9 / floor_flops_per_image
+    floor = floor_images_per_s(peak_gflops, floor_flops_per_image)
     return {"ceiling_images_per_s": ceiling, "floor_images_per_s": floor, "ceiling_share_of_floor": ceiling / floor,
             "peak_gflops": peak_gflops}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--precision", default="bf16", choices=sorted(PRECISIONS))
+    parser.add_argument("--precision", default="bf16", choices=sorted(MATMUL_DTYPES))
     parser.add_argument("--steps", type=int, default=10)
     parser.add_argument("--rows", type=int, default=15)
     parser.add_argument("--out", default="results/bench_step_profile")
@@ -134,8 +124,9 @@ def main() -> None:
     for row in kinds.itertuples():
         rate = f"  {row.gflop_per_step:5.2f} GFLOP at {row.gflop_per_s:4.0f} GFLOP/s" if row.kind in COMPUTE_KINDS else ""
         print(f"  {row.kind:22s} {row.ms_per_step:6.1f} ms  {100 * row.share:5.1f}%{rate}")
-    ceiling = kernel_ceiling(kinds, batch_size, recipe_flops_per_image(batch_size),
-                             matmul_gflops(torch.device("cpu"), PRECISIONS[args.precision]))
+    cpu = torch.device("cpu")
+    ceiling = kernel_ceiling(kinds, batch_size, recipe_flops_per_image("mnist", batch_size, cpu),
+                             matmul_gflops(cpu, MATMUL_DTYPES[args.precision]))
     print(f"kernel-bound ceiling: {ceiling['ceiling_images_per_s']:,.0f} images/s with only the convolutions and "
           f"matrix products taking time = {100 * ceiling['ceiling_share_of_floor']:.0f}% of the floor "
           f"({ceiling['floor_images_per_s']:,.0f} images/s at the measured {ceiling['peak_gflops']:.0f} GFLOP/s)")
