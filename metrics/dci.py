@@ -9,7 +9,7 @@ from joblib import Parallel, delayed
 from scipy.stats import entropy
 from sklearn.ensemble import GradientBoostingClassifier
 
-from metrics.discretize import check_codes_factors
+from metrics.discretize import check_train_test
 from metrics.registry import register_metric
 
 _EPS = 1e-11  # added to every importance before normalising, as disentanglement_lib
@@ -68,10 +68,9 @@ def gbt_importance(
     per factor, trained on all codes; column j of R is |feature_importances_| of model j.
     The K fits run in ``n_jobs`` parallel processes (joblib; -1: one per core).
     """
-    codes_train, factors_train = check_codes_factors(codes_train, factors_train, "_train")
-    codes_test, factors_test = check_codes_factors(codes_test, factors_test, "_test")
-    if codes_train.shape[1] != codes_test.shape[1] or factors_train.shape[1] != factors_test.shape[1]:
-        raise ValueError("train and test arrays must have the same number of codes and of factors")
+    codes_train, factors_train, codes_test, factors_test = check_train_test(
+        codes_train, factors_train, codes_test, factors_test
+    )
     def fit(j: int) -> tuple[np.ndarray, float, float]:
         model = GradientBoostingClassifier(n_estimators=n_estimators, random_state=random_state)
         model.fit(codes_train, factors_train[:, j])

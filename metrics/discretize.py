@@ -38,6 +38,17 @@ def check_codes_factors(codes: np.ndarray, factors: np.ndarray, suffix: str = ""
     return codes, factors
 
 
+def check_train_test(
+    codes_train: np.ndarray, factors_train: np.ndarray, codes_test: np.ndarray, factors_test: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The train and the test pair each checked, with the same codes and factors in both."""
+    codes_train, factors_train = check_codes_factors(codes_train, factors_train, "_train")
+    codes_test, factors_test = check_codes_factors(codes_test, factors_test, "_test")
+    if codes_train.shape[1] != codes_test.shape[1] or factors_train.shape[1] != factors_test.shape[1]:
+        raise ValueError("train and test arrays must have the same number of codes and of factors")
+    return codes_train, factors_train, codes_test, factors_test
+
+
 def histogram_discretize(codes: np.ndarray, num_bins: int = 20) -> np.ndarray:
     """Each code column cut into ``num_bins`` equal-width bins over its own [min, max].
 

@@ -6,7 +6,7 @@ import numpy as np
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 
-from metrics.discretize import check_codes_factors, discrete_mutual_info, histogram_discretize
+from metrics.discretize import check_codes_factors, check_train_test, discrete_mutual_info, histogram_discretize
 from metrics.registry import register_metric
 
 
@@ -66,10 +66,9 @@ def explicitness(
     macro-averaged one-vs-rest ROC AUC. ``train`` and ``test``: the means over factors.
     A factor taking one value in the training set cannot be fitted and scores 0.5.
     """
-    codes_train, factors_train = check_codes_factors(codes_train, factors_train, "_train")
-    codes_test, factors_test = check_codes_factors(codes_test, factors_test, "_test")
-    if codes_train.shape[1] != codes_test.shape[1] or factors_train.shape[1] != factors_test.shape[1]:
-        raise ValueError("train and test arrays must have the same number of codes and of factors")
+    codes_train, factors_train, codes_test, factors_test = check_train_test(
+        codes_train, factors_train, codes_test, factors_test
+    )
     x_train, x_test = _standardise(codes_train, codes_test)
     train, test = [], []
     for k in range(factors_train.shape[1]):

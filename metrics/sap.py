@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from sklearn.svm import LinearSVC
 
-from metrics.discretize import check_codes_factors
+from metrics.discretize import check_train_test
 from metrics.registry import register_metric
 
 
@@ -34,10 +34,9 @@ def sap_score_matrix(
     S_ik = Cov(c_i, v_k)^2 / (Var c_i Var v_k) (ddof 1), and 0 where Var c_i <= 1e-12;
     the test arrays are not used, as in disentanglement_lib.
     """
-    codes_train, factors_train = check_codes_factors(codes_train, factors_train, "_train")
-    codes_test, factors_test = check_codes_factors(codes_test, factors_test, "_test")
-    if codes_train.shape[1] != codes_test.shape[1] or factors_train.shape[1] != factors_test.shape[1]:
-        raise ValueError("train and test arrays must have the same number of codes and of factors")
+    codes_train, factors_train, codes_test, factors_test = check_train_test(
+        codes_train, factors_train, codes_test, factors_test
+    )
     num_codes, num_factors = codes_train.shape[1], factors_train.shape[1]
     scores = np.zeros((num_codes, num_factors))
     for i in range(num_codes):
