@@ -4,7 +4,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from bench.benchmarks.seed_spread import compare, main, read_group, spread
+from bench.benchmarks.seed_spread import compare, main, read_group
+from bench.benchmarks.time_to_accuracy import describe_spread, spread
 
 
 def _write_curve(folder, seed: int, accuracies: list[float]) -> None:
@@ -26,6 +27,8 @@ def test_spread_counts_seeds_that_reached_a_threshold_on_the_way(tmp_path):
     assert row["seeds"] == 3 and row["reached_90"] == 2 and row["reached_95"] == 1
     assert row["mean"] == pytest.approx(finals.mean()) and row["sd"] == pytest.approx(finals.std(ddof=1))
     assert (row["median"], row["min"], row["max"]) == (0.91, 0.70, 0.93)
+    assert describe_spread(row) == ("final accuracy over 3 seeds: 0.847 ± 0.127 (median 0.910, range 0.700-0.930); "
+                                    "2 reached 90%, 1 reached 95%")
 
 
 def test_compare_pairs_seeds_and_signs_the_difference(tmp_path):

@@ -22,7 +22,7 @@ import pandas as pd
 from scipy import stats
 
 from bench.aggregate import write_csv
-from bench.benchmarks.time_to_accuracy import THRESHOLDS, summarise
+from bench.benchmarks.time_to_accuracy import spread, summarise
 
 CURVE = "curve_seed"
 
@@ -42,17 +42,6 @@ def read_group(name: str, folders: list[Path]) -> pd.DataFrame:
                 raise ValueError(f"seed {seed} of group {name} has a curve in more than one folder")
             curves[seed] = pd.read_csv(path)
     return summarise(curves, name, None).set_index("seed")
-
-
-def spread(table: pd.DataFrame) -> dict[str, float]:
-    """Final accuracy over the seeds (mean, sd with ddof 1, median, min, max) and the number of
-    seeds whose curve reached each threshold."""
-    final = table["final_accuracy"].dropna()
-    row = {"seeds": len(table), "mean": final.mean(), "sd": final.std(), "median": final.median(),
-           "min": final.min(), "max": final.max()}
-    for threshold in THRESHOLDS:
-        row[f"reached_{round(100 * threshold)}"] = int(table[f"seconds_to_{round(100 * threshold)}"].notna().sum())
-    return row
 
 
 @dataclass(frozen=True)

@@ -168,6 +168,24 @@ def summarise(curves: dict[int, pd.DataFrame], variant: str, fp32_results: Path 
     return pd.DataFrame(rows)
 
 
+def spread(table: pd.DataFrame) -> dict[str, float]:
+    """Final accuracy over the seeds (mean, sd with ddof 1, median, min, max) and the number of
+    seeds whose curve reached each threshold."""
+    final = table["final_accuracy"].dropna()
+    row = {"seeds": len(table), "mean": final.mean(), "sd": final.std(), "median": final.median(),
+           "min": final.min(), "max": final.max()}
+    for threshold in THRESHOLDS:
+        row[f"reached_{round(100 * threshold)}"] = int(table[f"seconds_to_{round(100 * threshold)}"].notna().sum())
+    return row
+
+
+def describe_spread(row: dict[str, float]) -> str:
+    """One line of :func:`spread`."""
+    reached = ", ".join(f"{row[f'reached_{round(100 * t)}']} reached {round(100 * t)}%" for t in THRESHOLDS)
+    return (f"final accuracy over {row['seeds']} seeds: {row['mean']:.3f} ± {row['sd']:.3f} (median {row['median']:.3f}, "
+            f"range {row['min']:.3f}-{row['max']:.3f}); {reached}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", default="0,1,2")
@@ -218,6 +236,7 @@ def main() -> None:
     write_csv(table, out / "time_to_accuracy.csv")
     print(f"device {device}, {torch.get_num_threads()} threads")
     print(table.round(3).to_string(index=False))
+    print(describe_spread(spread(table)))
 
 
 if __name__ == "__main__":
