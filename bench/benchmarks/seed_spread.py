@@ -22,9 +22,7 @@ import pandas as pd
 from scipy import stats
 
 from bench.aggregate import write_csv
-from bench.benchmarks.time_to_accuracy import spread, summarise
-
-CURVE = "curve_seed"
+from bench.benchmarks.time_to_accuracy import CURVE_PREFIX, spread, summarise
 
 
 def read_group(name: str, folders: list[Path]) -> pd.DataFrame:
@@ -32,12 +30,12 @@ def read_group(name: str, folders: list[Path]) -> pd.DataFrame:
     ValueError when a folder holds no curve or a seed's curve is in two folders."""
     curves: dict[int, pd.DataFrame] = {}
     for folder in folders:
-        paths = sorted(Path(folder).glob(f"{CURVE}*.csv"))
+        paths = sorted(Path(folder).glob(f"{CURVE_PREFIX}*.csv"))
         if not paths:
-            raise ValueError(f"{folder} holds no {CURVE}<k>.csv: run bench.benchmarks.time_to_accuracy "
+            raise ValueError(f"{folder} holds no {CURVE_PREFIX}<k>.csv: run bench.benchmarks.time_to_accuracy "
                              f"with --out {folder}")
         for path in paths:
-            seed = int(path.stem[len(CURVE):])
+            seed = int(path.stem[len(CURVE_PREFIX):])
             if seed in curves:
                 raise ValueError(f"seed {seed} of group {name} has a curve in more than one folder")
             curves[seed] = pd.read_csv(path)

@@ -40,6 +40,12 @@ from models.stacked_trainer import StackedTrainer
 from models.trainer import Trainer
 
 THRESHOLDS = (0.90, 0.95)
+CURVE_PREFIX = "curve_seed"
+
+
+def curve_path(out: Path, seed: int) -> Path:
+    """Where the curve of ``seed`` lives under ``out``: ``curve_seed<k>.csv``."""
+    return Path(out) / f"{CURVE_PREFIX}{seed}.csv"
 
 
 @dataclass(frozen=True)
@@ -216,7 +222,7 @@ def main() -> None:
     test = load_dataset(suite.dataset, suite.test_split, args.data_dir).to(device)
     curves, to_train = {}, []
     for seed in (int(s) for s in args.seeds.split(",")):
-        path = out / f"curve_seed{seed}.csv"
+        path = curve_path(out, seed)
         if path.is_file():
             curves[seed] = pd.read_csv(path)
         else:
@@ -226,11 +232,11 @@ def main() -> None:
                                 progress=not args.no_progress)
         for seed, curve in trained.items():
             curves[seed] = curve
-            write_csv(curve, out / f"curve_seed{seed}.csv")
+            write_csv(curve, curve_path(out, seed))
     for seed in [] if args.stack else to_train:
         curves[seed] = train_seed(seed, recipe, args.eval_every, train, test, device,
                                   progress=not args.no_progress)
-        write_csv(curves[seed], out / f"curve_seed{seed}.csv")
+        write_csv(curves[seed], curve_path(out, seed))
     variant = recipe.describe() + (f" stacked x{len(curves)}" if args.stack else "")
     table = summarise(curves, variant, Path(args.fp32_results) if args.fp32_results else None)
     write_csv(table, out / "time_to_accuracy.csv")
