@@ -212,6 +212,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--g-latent", choices=("fresh", "reuse"), default=None,
                      help="G's update on a new latent draw (fresh, as the official code) or on the D update's fakes "
                           "(reuse; the profiles' default); part of the run's identity")
+    run.add_argument("--updates", choices=("alternating", "simultaneous"), default=None,
+                     help="D then G, G's loss through the updated D (alternating; the profiles' default), or both "
+                          "from one pass through D (simultaneous: one D pass fewer); part of the run's identity")
     run.add_argument("--max-failures", type=non_negative_int, default=None,
                      help="stop the plan when more than N runs have failed (default: no limit)")
     run.add_argument("--force", action="store_true",
@@ -388,12 +391,15 @@ def run_plan(args: argparse.Namespace, checked: PlanArgs, launch, device: torch.
     if args.seeds_together > 1 and (args.compile or not launch.in_process):
         raise UsageError("--seeds-together applies to runs in this process (--launcher local --jobs 1) "
                          "without --compile")
+    if args.updates == "simultaneous" and args.g_latent == "fresh":
+        raise UsageError("--updates simultaneous takes G's loss on the D update's fakes; it cannot take --g-latent fresh")
     plan = plan_runs(suites, models, seeds, args.profile)
     options = RunOptions(out=out, device=device, precision=precision, fused_optimizer=args.fused_adam,
                          compile=args.compile, cuda_graph=cuda_graph, seeds_together=args.seeds_together,
                          data_dir=args.data_dir,
                          force=args.force, progress=not args.no_progress, iterations=args.iterations,
-                         batch_size=args.batch_size, g_latent=args.g_latent, max_failures=args.max_failures)
+                         batch_size=args.batch_size, g_latent=args.g_latent, updates=args.updates,
+                         max_failures=args.max_failures)
     first = options.train_config(plan[0])
     where = "" if launch.in_process else (
         f"; {launch.jobs} local worker processes" if launch.launcher == "local" else
@@ -405,6 +411,7 @@ def run_plan(args: argparse.Namespace, checked: PlanArgs, launch, device: torch.
           f"{', fused Adam' if args.fused_adam else ''}{', compiled' if args.compile else ''}"
           f"{', CUDA graphs' if cuda_graph else ''}"
           f"{', G updated on a fresh latent draw' if first.fresh_g_latent else ''}"
+          f"{', simultaneous D and G updates' if first.simultaneous else ''}"
           f"{f', up to {args.seeds_together} seeds at once' if args.seeds_together > 1 else ''}; output {out}{where}",
           flush=True)
     runner = Runner(options)

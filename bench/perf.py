@@ -43,7 +43,7 @@ from models.stacked_trainer import StackedTrainer
 class PerfConfig:
     """What to time. A variant is ``reference`` or ``toolkit-<fp32|bf16>`` followed by any of
     ``+cl`` (channels-last), ``+fused`` (fused Adam), ``+compile`` (torch.compile), ``+graph``
-    (CUDA graph replay) and ``+x<K>`` (K seeds stacked in one process; images/s counts all K)."""
+    (CUDA graph replay), ``+simul`` (simultaneous D and G updates from one D pass) and ``+x<K>`` (K seeds stacked in one process; images/s counts all K)."""
 
     suite: str = "mnist"
     batch_size: int = 128
@@ -51,14 +51,15 @@ class PerfConfig:
     warmup: int = 5
     repeats: int = 3
     variants: tuple[str, ...] = ("reference", "toolkit-fp32", "toolkit-bf16", "toolkit-bf16+cl",
-                                 "toolkit-bf16+fused", "toolkit-bf16+compile")
+                                 "toolkit-bf16+fused", "toolkit-bf16+fused+simul", "toolkit-bf16+compile")
 
 
 # The default set on a CUDA device: the graph replay and stacked seeds exist there only.
 CUDA_VARIANTS = ("reference", "toolkit-fp32", "toolkit-bf16", "toolkit-bf16+fused", "toolkit-bf16+fused+graph",
                  "toolkit-bf16+fused+x8", "toolkit-bf16+fused+graph+x8")
 
-FLAGS = {"cl": "channels_last", "fused": "fused_optimizer", "compile": "compile", "graph": "cuda_graph"}
+FLAGS = {"cl": "channels_last", "fused": "fused_optimizer", "compile": "compile", "graph": "cuda_graph",
+         "simul": "simultaneous"}
 
 
 def _copies_flag(flag: str) -> int | None:

@@ -87,8 +87,9 @@ class RunSpec:
 class RunOptions:
     """How to run a plan. ``iterations`` and ``batch_size`` replace the profile's values, and
     ``precision``, ``fused_optimizer``, ``compile`` and ``cuda_graph`` set the training step's
-    speed settings, and ``g_latent`` ("fresh" or "reuse") replaces the profile's G step latent
-    (all part of every run's identity); ``max_failures`` None means no limit.
+    speed settings, ``g_latent`` ("fresh" or "reuse") replaces the profile's G step latent and
+    ``updates`` ("alternating" or "simultaneous") its order of updates (all part of every run's
+    identity); ``max_failures`` None means no limit.
     ``seeds_together`` > 1 trains that many fresh seeds of one suite, model and profile at once
     in this process (:mod:`bench.together`); it is not part of the identity, since a seed trained
     so is the same run up to floating-point rounding."""
@@ -107,6 +108,7 @@ class RunOptions:
     iterations: int | None = None
     batch_size: int | None = None
     g_latent: str | None = None
+    updates: str | None = None
     max_failures: int | None = None
     collapse: CollapseRule = CollapseRule()
 
@@ -116,6 +118,8 @@ class RunOptions:
         changes = {k: v for k, v in (("iterations", self.iterations), ("batch_size", self.batch_size)) if v}
         if self.g_latent is not None:
             changes["fresh_g_latent"] = self.g_latent == "fresh"
+        if self.updates is not None:
+            changes["simultaneous"] = self.updates == "simultaneous"
         return replace(config, fused_optimizer=self.fused_optimizer, compile=self.compile, cuda_graph=self.cuda_graph,
                        **changes)
 

@@ -14,6 +14,12 @@ L_I = E_{c, z}[log Q(c | G(z, c))] + H(c).
   reuses the D step's fakes, as most public ports do; with ``fresh_g_latent`` it draws its own
   (z, c) and generates again, as the official code does (each of its two session runs samples
   the prior).
+* With ``simultaneous`` both updates come from one forward pass: G's loss is taken on the same
+  D(fake) as D's, at D's weights before its update, and two backward passes (one for D's
+  weights, one through D to G's) replace the G step's own D pass. D is called once per batch
+  here, so that G's backward pass runs through the fakes' graph alone. It saves a D pass (and
+  the recast of D's weights under bf16) but changes the algorithm from alternating to
+  simultaneous gradient steps.
 """
 
 from __future__ import annotations
@@ -57,6 +63,7 @@ class TrainConfig:
     compile: bool = False          # torch.compile G and D (in place; state dicts keep their keys)
     cuda_graph: bool = False       # replay each step from one captured CUDA graph (CUDA only)
     fresh_g_latent: bool = False   # the G step draws a new latent batch instead of reusing the D step's
+    simultaneous: bool = False     # G's gradient from the D step's forward pass (D before its update)
 
     def __post_init__(self) -> None:
         if self.iterations <= 0 or self.batch_size <= 0:
@@ -69,6 +76,8 @@ class TrainConfig:
             raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}")
         if self.cuda_graph and self.compile:
             raise ValueError("cuda_graph and compile are alternatives: choose one")
+        if self.simultaneous and self.fresh_g_latent:
+            raise ValueError("simultaneous updates share the D step's fakes; fresh_g_latent draws new ones")
 
 
 # Order of the values a step returns (then one mean log Q per code).
@@ -127,6 +136,7 @@ class InfoGANStep:
                                       capturable=capturable)
         self.opt_d = torch.optim.Adam(discriminator.parameters(), lr=config.lr_d, betas=betas, fused=fused,
                                       capturable=capturable)
+        self.params_g, self.params_d = list(generator.parameters()), list(discriminator.parameters())
         self._graphed: GraphedStep | None = None
         self._graph_rng: torch.Generator | None = None
         self.code_weights = torch.tensor(
@@ -195,6 +205,8 @@ class InfoGANStep:
             real = real.contiguous(memory_format=torch.channels_last)
         n, fresh = real.shape[-4], self.config.fresh_g_latent
         noise, codes = self.sample_latent(n, latent_rng)
+        if self.config.simultaneous:
+            return self.simultaneous_step(real, noise, codes)
 
         with self._autocast():
             with torch.no_grad() if fresh else nullcontext():  # these fakes reach G's update only when reused
@@ -220,6 +232,30 @@ class InfoGANStep:
         D.requires_grad_(True)
 
         return torch.cat([torch.stack([loss_d, g_stats[..., 0], loss_q], dim=-1), g_stats[..., 1:]], dim=-1).detach()
+
+    def simultaneous_step(self, real: torch.Tensor, noise: torch.Tensor, codes: list[torch.Tensor]) -> torch.Tensor:
+        """Both updates from one pass of real and fake through D (simultaneous gradient steps).
+
+        D/Q descend on BCE(D(x), 1) + BCE(D(G(z, c)), 0) - L_I and G on BCE(D(G(z, c)), 1) - L_I
+        (no L_I for the GAN baseline), all at the current weights; the two backward passes keep
+        the gradients apart (D's weights get none of G's loss, G's none of D's).
+        """
+        G, D = self.generator, self.discriminator
+        with self._autocast():
+            fake = G(self.latent.generator_input(noise, codes))
+            d_real, _ = D(real)
+            d_fake, q_fake = D(fake)
+            loss_d = batch_bce(d_real, 1.0) + batch_bce(d_fake, 0.0)
+            loss_q, mean_loglik = self.mi_loss(q_fake, codes)
+            loss_g = batch_bce(d_fake, 1.0)
+        total_g = loss_g + loss_q if self.config.mutual_info else loss_g
+        self.opt_d.zero_grad(set_to_none=True)
+        self.opt_g.zero_grad(set_to_none=True)
+        torch.autograd.backward((loss_d + loss_q).sum(), inputs=self.params_d, retain_graph=True)
+        torch.autograd.backward(total_g.sum(), inputs=self.params_g)
+        self.opt_d.step()
+        self.opt_g.step()
+        return torch.cat([torch.stack([loss_d, loss_g, loss_q], dim=-1), mean_loglik], dim=-1).detach()
 
 
 def batch_bce(logits: torch.Tensor, target: float) -> torch.Tensor:

@@ -296,6 +296,7 @@ def test_data_folder_missing_or_empty(results, tmp_path, capsys, how):
     (["--precision", OTHER_PRECISION], f"train.precision: '{DEFAULT_PRECISION}' there, '{OTHER_PRECISION}' asked"),
     (["--no-fused-adam"], "train.fused_optimizer: True there, False asked"),
     (["--g-latent", "fresh"], "train.fresh_g_latent: False there, True asked"),
+    (["--updates", "simultaneous"], "train.simultaneous: False there, True asked"),
 ])
 def test_run_folder_with_other_settings(results, data, capsys, extra, needle):
     with unchanged(results):

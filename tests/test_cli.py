@@ -103,6 +103,7 @@ def test_interrupted_run_resumes_from_its_checkpoint(real_data_dir, tmp_path):
     (["run", "--suite", "mnist", "--seeds", "-3"], "bad seed list"),
     (["run", "--suite", "mnist", "--device", "tpu"], "unknown device 'tpu'"),
     (["run", "--suite", "mnist", "--precision", "fp8"], "unknown precision 'fp8'"),
+    (["run", "--suite", "mnist", "--updates", "simultaneous", "--g-latent", "fresh"], "cannot take --g-latent fresh"),
     (["run"], "the following arguments are required: --suite"),
     (["frobnicate"], "invalid choice: 'frobnicate'"),
 ])

@@ -21,12 +21,12 @@ def _history(variant: str) -> list[dict]:
     return Trainer(SUITE.latent, SUITE.network, config, images, torch.device("cpu"), seed=0).train(progress=False)
 
 
-@pytest.mark.parametrize("variant", ["toolkit-bf16", "toolkit-bf16+fused", "toolkit-bf16+cl"])
+@pytest.mark.parametrize("variant", ["toolkit-bf16", "toolkit-bf16+fused", "toolkit-bf16+cl", "toolkit-bf16+fused+simul"])
 def test_fast_path_losses_follow_fp32_for_the_first_iterations(variant):
     """Same seed, same batches: every logged loss of the first 4 iterations on the fast path
     (bf16 autocast, alone or with fused Adam or channels-last) is within 5% (relative) or
-    0.02 (absolute) of fp32's."""
-    fp32, fast = _history("toolkit-fp32"), _history(variant)
+    0.02 (absolute) of fp32's; with simultaneous updates, of fp32's with simultaneous updates."""
+    fp32, fast = _history("toolkit-fp32+simul" if "+simul" in variant else "toolkit-fp32"), _history(variant)
     assert len(fp32) == len(fast) == 4
     for a, b in zip(fp32, fast):
         for key in ("loss_d", "loss_g", "loss_q", "L_I/cat", "L_I/c1", "L_I/c2"):
@@ -72,6 +72,8 @@ def test_variant_names_round_trip_and_bad_names_are_refused():
     assert variant_name(config) == "toolkit-bf16+fused+compile"
     assert variant_settings("toolkit-bf16+fused+graph+x8") == {"precision": "bf16", "fused_optimizer": True,
                                                                "cuda_graph": True}
+    simultaneous = replace(SUITE.profiles["paper"].train, **variant_settings("toolkit-bf16+fused+simul"))
+    assert simultaneous.simultaneous and variant_name(simultaneous) == "toolkit-bf16+fused+simul"
     assert variant_copies("toolkit-bf16+fused+graph+x8") == 8 and variant_copies("toolkit-bf16") == 1
     for bad in ("toolkit-fp16", "toolkit-bf16+turbo", "bf16", "reference+cl", "toolkit-bf16+x0", "toolkit-bf16+xx"):
         with pytest.raises(ValueError, match="unknown variant"):

@@ -22,15 +22,17 @@ def images() -> torch.Tensor:
 
 
 
-@pytest.mark.parametrize("fresh_g_latent", [False, True])
-def test_one_stacked_step_is_each_seeds_lone_step(images, fresh_g_latent):
+@pytest.mark.parametrize("changes", [{}, {"fresh_g_latent": True}, {"simultaneous": True}],
+                         ids=["reused latent", "fresh latent", "simultaneous"])
+def test_one_stacked_step_is_each_seeds_lone_step(images, changes):
     """Seeds 0 and 1 stacked against the same seeds alone, one step from the same start: the same
     batches and latent draws give the same losses, and every gradient of copy k (G's from the G
     update, D's from the D update) is the lone run's, so nothing leaks between copies. Gradients
     are compared within 1e-4 of the network's largest one: the biases before batch norm have a
     true gradient of zero, and what they hold is rounding noise of either computation. It holds
-    whether the G step reuses the D step's latent draw or takes its own."""
-    config = replace(CONFIG, fresh_g_latent=fresh_g_latent)
+    whether the G step reuses the D step's latent draw or takes its own, and with simultaneous
+    updates."""
+    config = replace(CONFIG, **changes)
     stacked = StackedTrainer(SUITE.latent, SUITE.network, config, images, CPU, [0, 1])
     stats = stacked.step(stacked.next_batch(), stacked.latent_rngs)
     assert stats.shape == (2, 3 + len(SUITE.latent.codes))

@@ -97,16 +97,16 @@ def test_the_step_with_one_discriminator_call_is_the_step_with_two():
             assert (a.grad - b.grad).abs().max().item() <= 1e-4 * scale
 
 
-def _one_step(fresh_g_latent: bool, images: torch.Tensor):
+def _one_step(images: torch.Tensor, **changes):
     """(step stats, G before the step, G and D after it, G's inputs with their grad mode) of one
-    step from seed 0, latent drawn from a generator seeded 1."""
+    step of TINY with ``changes`` from seed 0, latent drawn from a generator seeded 1."""
     torch.manual_seed(0)
     latent = SUITE.latent
     G, D = build_networks(latent.input_dim, latent.q_dim, SUITE.network)
     start = copy.deepcopy(G)
     calls = []
     G.register_forward_pre_hook(lambda module, args: calls.append((args[0].clone(), torch.is_grad_enabled())))
-    step = InfoGANStep(latent, G, D, replace(TINY, fresh_g_latent=fresh_g_latent), torch.device("cpu"))
+    step = InfoGANStep(latent, G, D, replace(TINY, **changes), torch.device("cpu"))
     stats = step(images, torch.Generator().manual_seed(1))
     return stats, start, G, D, calls
 
@@ -116,8 +116,8 @@ def test_a_fresh_g_latent_gives_the_g_step_its_own_draw():
     its fakes are made without a graph, and the G step generates from the next draw: its loss is
     BCE(D'(G(z2, c2)), 1) with D' the updated D and G the G before the step."""
     images = _images(16)
-    reuse_stats, _, reuse_g, reuse_d, reuse_calls = _one_step(False, images)
-    fresh_stats, start, fresh_g, fresh_d, fresh_calls = _one_step(True, images)
+    reuse_stats, _, reuse_g, reuse_d, reuse_calls = _one_step(images)
+    fresh_stats, start, fresh_g, fresh_d, fresh_calls = _one_step(images, fresh_g_latent=True)
     assert [grad for _, grad in reuse_calls] == [True]
     assert [grad for _, grad in fresh_calls] == [False, True]
     torch.testing.assert_close(fresh_calls[0][0], reuse_calls[0][0])
@@ -137,6 +137,42 @@ def test_a_fresh_g_latent_gives_the_g_step_its_own_draw():
     expected = F.binary_cross_entropy_with_logits(d_out, torch.ones_like(d_out))
     torch.testing.assert_close(fresh_stats[1], expected)
 
+
+
+@pytest.mark.parametrize("mutual_info", [True, False])
+def test_simultaneous_updates_take_both_gradients_before_either_update(mutual_info):
+    """With ``simultaneous`` G runs once and D once per batch: D's gradient is the alternating
+    step's (same draw, same losses), and G's is the gradient of its loss (BCE(D(G(z, c)), 1),
+    minus L_I for InfoGAN only) through D as it was before its update, where the alternating
+    step's goes through the updated D. Gradients within 1e-4 of the network's largest one."""
+    images = _images(16)
+    alternating_stats, _, alternating_g, alternating_d, alternating_calls = _one_step(images, mutual_info=mutual_info)
+    stats, start, G, D, calls = _one_step(images, mutual_info=mutual_info, simultaneous=True)
+    assert [grad for _, grad in calls] == [True]
+    torch.testing.assert_close(calls[0][0], alternating_calls[0][0])
+    torch.testing.assert_close(stats[[0, 2]], alternating_stats[[0, 2]])  # loss_d, loss_q
+    scale = max(p.grad.abs().max().item() for p in alternating_d.parameters())
+    for a, b in zip(D.parameters(), alternating_d.parameters()):
+        assert (a.grad - b.grad).abs().max().item() <= 1e-4 * scale
+
+    torch.manual_seed(0)
+    _, start_d = build_networks(SUITE.latent.input_dim, SUITE.latent.q_dim, SUITE.network)
+    reference = InfoGANStep(SUITE.latent, start, start_d, replace(TINY, mutual_info=mutual_info), torch.device("cpu"))
+    rng = torch.Generator().manual_seed(1)
+    noise, codes = reference.sample_latent(16, rng)
+    total, g_stats = reference.generator_loss(start(SUITE.latent.generator_input(noise, codes)), codes)
+    expected = torch.autograd.grad(total, list(start.parameters()))
+    torch.testing.assert_close(stats[1], g_stats[0])
+    scale = max(g.abs().max().item() for g in expected)
+    for parameter, gradient in zip(G.parameters(), expected):
+        assert (parameter.grad - gradient).abs().max().item() <= 1e-4 * scale
+    assert any((a.grad - b.grad).abs().max().item() > 1e-2 * scale
+               for a, b in zip(G.parameters(), alternating_g.parameters()))
+
+
+def test_simultaneous_updates_refuse_a_fresh_g_latent():
+    with pytest.raises(ValueError, match="simultaneous"):
+        TrainConfig(simultaneous=True, fresh_g_latent=True)
 
 def test_resume_reaches_the_same_iteration_and_weights():
     images = _images()
