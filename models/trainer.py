@@ -129,15 +129,17 @@ class Trainer:
         return self.images[index]
 
     # -- state ---------------------------------------------------------------------------
-    def state_dict(self) -> dict:
+    def state_dict(self, optimisers: bool = True) -> dict:
+        """The whole training state; ``optimisers=False`` leaves out Adam's moments (two thirds of
+        the size), for a run trained to its last iteration, which nothing trains on again."""
         return {
             "format": STATE_FORMAT,
             "iteration": self.iteration,
             "wall_seconds": self.wall_seconds,
             "generator": self.generator.state_dict(),
             "discriminator": self.discriminator.state_dict(),
-            "opt_g": self.step.opt_g.state_dict(),
-            "opt_d": self.step.opt_d.state_dict(),
+            "opt_g": self.step.opt_g.state_dict() if optimisers else None,
+            "opt_d": self.step.opt_d.state_dict() if optimisers else None,
             "rng_torch": torch.get_rng_state(),
             "rng_cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
             "rng_numpy": _numpy_state(),
@@ -152,10 +154,15 @@ class Trainer:
     def load_state_dict(self, state: dict) -> None:
         if state.get("format") != STATE_FORMAT:
             raise ValueError(f"checkpoint format {state.get('format')} is not {STATE_FORMAT}")
+        without_optimisers = state["opt_g"] is None or state["opt_d"] is None
+        if without_optimisers and state["iteration"] < self.config.iterations:
+            raise ValueError(f"the state holds no optimiser moments, and {self.config.iterations - state['iteration']} "
+                             f"iterations are left to train")
         self.generator.load_state_dict(state["generator"])
         self.discriminator.load_state_dict(state["discriminator"])
-        self.step.opt_g.load_state_dict(state["opt_g"])
-        self.step.opt_d.load_state_dict(state["opt_d"])
+        if not without_optimisers:
+            self.step.opt_g.load_state_dict(state["opt_g"])
+            self.step.opt_d.load_state_dict(state["opt_d"])
         # RNG states are CPU byte tensors, wherever a checkpoint's tensors were loaded to.
         torch.set_rng_state(state["rng_torch"].cpu())
         if state["rng_cuda"] and torch.cuda.is_available():

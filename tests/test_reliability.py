@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import json
 import os
+from dataclasses import replace
 from pathlib import Path
 
 import pandas as pd
+import pytest
 import torch
 
 from bench.cli import main
@@ -135,13 +137,50 @@ def test_resumed_run_equals_an_uninterrupted_one_bit_for_bit(data, tmp_path, mon
     a = torch.load(run_dir(straight, 0) / CHECKPOINT, weights_only=True)["trainer"]
     b = torch.load(folder / CHECKPOINT, weights_only=True)["trainer"]
     history_a, history_b = a.pop("history"), b.pop("history")
-    assert_same_state(a, b)  # weights, optimiser moments, every RNG state, data order: identical
+    # weights, every RNG state, data order: identical (a finished checkpoint keeps no optimiser
+    # moments, but the weights trained after the resume went through them)
+    assert_same_state(a, b)
     assert [{k: v for k, v in r.items() if k != "wall_seconds"} for r in history_a] == \
            [{k: v for k, v in r.items() if k != "wall_seconds"} for r in history_b]
     metrics_a = json.loads((run_dir(straight, 0) / "metrics.json").read_text())["metrics"]
     metrics_b = json.loads((folder / "metrics.json").read_text())["metrics"]
     assert metrics_a == metrics_b
     assert read_state(folder).attempt == 2
+
+
+def test_a_finished_run_keeps_its_weights_without_adam_moments(data, tmp_path, monkeypatch, capsys):
+    """The checkpoint of a finished run drops the optimisers' state (its size falls to well under
+    half); with metrics.json gone the run is evaluated again from it, while such a state cannot
+    be trained on."""
+    out = tmp_path / "out"
+    interrupt_after_checkpoint(monkeypatch)
+    assert main(args(out, data, "0", 15)) == 130
+    folder = run_dir(out, 0)
+    mid_run = torch.load(folder / CHECKPOINT, weights_only=True)["trainer"]
+    mid_run_size = (folder / CHECKPOINT).stat().st_size
+    assert mid_run["opt_g"]["state"] and mid_run["opt_d"]["state"]
+    monkeypatch.setattr(Runner, "_checkpoint", RUNNER_CHECKPOINT)
+    assert main(args(out, data, "0", 15)) == 0
+    finished = torch.load(folder / CHECKPOINT, weights_only=True)["trainer"]
+    assert finished["iteration"] == 15 and finished["opt_g"] is None and finished["opt_d"] is None
+    assert (folder / CHECKPOINT).stat().st_size < 0.45 * mid_run_size
+    metrics = json.loads((folder / "metrics.json").read_text())["metrics"]
+
+    (folder / "metrics.json").unlink()
+    capsys.readouterr()
+    assert main(args(out, data, "0", 15)) == 0
+    assert "trained to the end" in capsys.readouterr().out
+    assert json.loads((folder / "metrics.json").read_text())["metrics"] == metrics
+
+    options = RunOptions(out=out, device=torch.device("cpu"), data_dir=str(data), progress=False,
+                         iterations=15, batch_size=8)
+    trainer = Runner(options).load_finished(RunSpec("mnist", "infogan", 0, "smoke"))
+    for name, weight in trainer.generator.state_dict().items():
+        assert torch.equal(weight, finished["generator"][name]), name
+    longer = Trainer(trainer.latent, trainer.network, replace(trainer.config, iterations=20), trainer.images,
+                     torch.device("cpu"), 0)
+    with pytest.raises(ValueError, match="no optimiser moments, and 5 iterations are left"):
+        longer.load_state_dict(finished)
 
 
 def test_stale_temporary_files_are_removed_on_restart(data, tmp_path):
