@@ -51,7 +51,7 @@ class PerfConfig:
     warmup: int = 5
     repeats: int = 3
     variants: tuple[str, ...] = ("reference", "toolkit-fp32", "toolkit-bf16", "toolkit-bf16+cl",
-                                 "toolkit-bf16+fused", "toolkit-bf16+fused+simul", "toolkit-bf16+compile")
+                                 "toolkit-bf16+fused", "toolkit-bf16+compile")
 
 
 # The default set on a CUDA device: the graph replay and stacked seeds exist there only.
