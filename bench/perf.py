@@ -43,7 +43,8 @@ from models.stacked_trainer import StackedTrainer
 class PerfConfig:
     """What to time. A variant is ``reference`` or ``toolkit-<fp32|bf16>`` followed by any of
     ``+cl`` (channels-last), ``+fused`` (fused Adam), ``+compile`` (torch.compile), ``+graph``
-    (CUDA graph replay), ``+simul`` (simultaneous D and G updates from one D pass) and ``+x<K>`` (K seeds stacked in one process; images/s counts all K)."""
+    (CUDA graph replay), ``+simul`` (simultaneous D and G updates from one D pass) and ``+x<K>``
+    (K seeds stacked in one process; images/s counts all K)."""
 
     suite: str = "mnist"
     batch_size: int = 128

@@ -9,8 +9,8 @@ run is taken under its folder's lock (:mod:`bench.locks`): a run finished or fai
 same settings is skipped, one locked by a live process is left to it, an interrupted one
 resumes from its last checkpoint with every RNG state, and a diverged one is recorded as
 failed while the plan goes on (up to ``max_failures``). A finished run's checkpoint keeps its
-weights and drops Adam's moments, which nothing needs once the run is trained. Every file is written atomically
-(:mod:`bench.io`); state.json says where the run stands (:mod:`bench.state`).
+weights and drops Adam's moments, which nothing needs once the run is trained. Every file is
+written atomically (:mod:`bench.io`); state.json says where the run stands (:mod:`bench.state`).
 
 A run whose process kept crashing (see :mod:`bench.launchers`) is recorded as failed too, but
 with ``"crashed": true`` in metrics.json: unlike a divergence that is not a property of the run,
