@@ -8,9 +8,10 @@ folder's records must belong to the run the plan asks for, and the data must loa
 run is taken under its folder's lock (:mod:`bench.locks`): a run finished or failed with the
 same settings is skipped, one locked by a live process is left to it, an interrupted one
 resumes from its last checkpoint with every RNG state, and a diverged one is recorded as
-failed while the plan goes on (up to ``max_failures``). A finished run's checkpoint keeps its
-weights and drops Adam's moments, which nothing needs once the run is trained. Every file is
-written atomically (:mod:`bench.io`); state.json says where the run stands (:mod:`bench.state`).
+failed while the plan goes on (up to ``max_failures``). The checkpoint at a run's last
+iteration keeps its weights and drops Adam's moments, which nothing needs once it is trained.
+Every file is written atomically (:mod:`bench.io`); state.json says where the run stands
+(:mod:`bench.state`).
 
 A run whose process kept crashing (see :mod:`bench.launchers`) is recorded as failed too, but
 with ``"crashed": true`` in metrics.json: unlike a divergence that is not a property of the run,
@@ -395,12 +396,11 @@ class Runner:
         return RunOutcome(spec, FAILED, reason)
 
     # -- one run -----------------------------------------------------------------------------
-    @staticmethod
-    def _save_checkpoint(trainer: Trainer, run_dir: Path, identity: dict, optimisers: bool = True) -> None:
-        bio.torch_save(run_dir / CHECKPOINT, {"identity": identity, "trainer": trainer.state_dict(optimisers)})
-
     def _checkpoint(self, trainer: Trainer, run_dir: Path, identity: dict) -> None:
-        self._save_checkpoint(trainer, run_dir, identity)
+        # The last iteration's checkpoint is kept once the run has finished; nothing trains on
+        # from it, so it leaves out Adam's moments.
+        state = trainer.state_dict(optimisers=trainer.iteration < trainer.config.iterations)
+        bio.torch_save(run_dir / CHECKPOINT, {"identity": identity, "trainer": state})
         self._write_history(trainer, run_dir)
         self._mark(run_dir, RUNNING, trainer)
 
@@ -536,8 +536,6 @@ class Runner:
             return RunOutcome(spec, FAILED, str(exc))
 
         metrics = self.evaluate(spec, trainer, run_dir)
-        # Nothing trains on a finished run: its checkpoint keeps the weights, not Adam's moments.
-        self._save_checkpoint(trainer, run_dir, identity, optimisers=False)
         self._mark(run_dir, FINISHED, trainer)
         return RunOutcome(spec, FINISHED, metrics=metrics)
 

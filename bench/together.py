@@ -116,7 +116,8 @@ def _train_group(runner: Runner, members: list[_Member]) -> dict[RunSpec, RunOut
         for k, member in enumerate(members):
             if k in t.failures:
                 continue
-            bio.torch_save(member.run_dir / CHECKPOINT, {"identity": member.identity, "trainer": t.state_dict(k)})
+            state = t.state_dict(k, optimisers=t.iteration < config.iterations)  # as Runner._checkpoint
+            bio.torch_save(member.run_dir / CHECKPOINT, {"identity": member.identity, "trainer": state})
             write_history(member.run_dir, t.histories[k])
             member.state = write_state(member.run_dir, RunState(
                 RUNNING, iteration=t.iteration, target_iterations=config.iterations, attempt=member.state.attempt,

@@ -231,7 +231,7 @@ class InfoGANStep:
         self.opt_g.step()
         D.requires_grad_(True)
 
-        return torch.cat([torch.stack([loss_d, g_stats[..., 0], loss_q], dim=-1), g_stats[..., 1:]], dim=-1).detach()
+        return step_stats(loss_d, g_stats[..., 0], loss_q, g_stats[..., 1:])
 
     def simultaneous_step(self, real: torch.Tensor, noise: torch.Tensor, codes: list[torch.Tensor]) -> torch.Tensor:
         """Both updates from one pass of real and fake through D (simultaneous gradient steps).
@@ -255,7 +255,13 @@ class InfoGANStep:
         torch.autograd.backward(total_g.sum(), inputs=self.params_g)
         self.opt_d.step()
         self.opt_g.step()
-        return torch.cat([torch.stack([loss_d, loss_g, loss_q], dim=-1), mean_loglik], dim=-1).detach()
+        return step_stats(loss_d, loss_g, loss_q, mean_loglik)
+
+
+def step_stats(loss_d: torch.Tensor, loss_g: torch.Tensor, loss_q: torch.Tensor,
+               mean_loglik: torch.Tensor) -> torch.Tensor:
+    """A step's returned values in STEP_STATS order, then the mean log Q per code (detached)."""
+    return torch.cat([torch.stack([loss_d, loss_g, loss_q], dim=-1), mean_loglik], dim=-1).detach()
 
 
 def batch_bce(logits: torch.Tensor, target: float) -> torch.Tensor:

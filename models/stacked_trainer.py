@@ -66,8 +66,9 @@ class StackedTrainer:
         self.position += b
         return self.images[index]
 
-    def state_dict(self, k: int) -> dict:
-        """Seed ``self.seeds[k]``'s state in the lone Trainer's checkpoint format."""
+    def state_dict(self, k: int, optimisers: bool = True) -> dict:
+        """Seed ``self.seeds[k]``'s state in the lone Trainer's checkpoint format (``optimisers``
+        as there)."""
         count = len(self.seeds)
         return {
             "format": STATE_FORMAT,
@@ -75,8 +76,8 @@ class StackedTrainer:
             "wall_seconds": self.wall_seconds,
             "generator": self.generator.state_dict(k),
             "discriminator": self.discriminator.state_dict(k),
-            "opt_g": optimizer_state_slice(self.step.opt_g.state_dict(), k, count),
-            "opt_d": optimizer_state_slice(self.step.opt_d.state_dict(), k, count),
+            "opt_g": optimizer_state_slice(self.step.opt_g.state_dict(), k, count) if optimisers else None,
+            "opt_d": optimizer_state_slice(self.step.opt_d.state_dict(), k, count) if optimisers else None,
             "rng_torch": torch.get_rng_state(),
             "rng_cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
             "rng_numpy": _numpy_state(),
