@@ -257,7 +257,7 @@ def build_parser() -> argparse.ArgumentParser:
     perf.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda")
     perf.add_argument("--variants", default=None,
                       help="comma-separated: reference, toolkit-fp32|bf16 with +cl, +fused, +compile, +graph (CUDA), "
-                           "+x<K> (K seeds at once) (default: a set for the device)")
+                           "+simul (simultaneous updates), +x<K> (K seeds at once) (default: a set for the device)")
     perf.add_argument("--batch-size", type=positive_int, default=128, help="batch size (default 128)")
     perf.add_argument("--iterations", type=positive_int, default=40, help="timed iterations per repeat (default 40)")
     perf.add_argument("--warmup", type=non_negative_int, default=5, help="untimed iterations first (default 5)")
