@@ -1,4 +1,4 @@
-"""How far bf16 autocast moves the training gradients, against the minibatch's own spread.
+"""How far bf16 autocast moves the training gradients, against the minibatch noise.
 
     python -m bench.benchmarks.bf16_gradients [--results results/bench_mnist_paper] [--batches 8]
         [--out results/bench_bf16_gradients] [--data-dir ...]
