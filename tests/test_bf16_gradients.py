@@ -4,7 +4,7 @@ import math
 
 import torch
 
-from bench.benchmarks.bf16_gradients import TERMS, compare_terms, gradient_terms, measure_state, mnist_step
+from bench.benchmarks.bf16_gradients import PLACEMENTS, TERMS, compare_terms, gradient_terms, measure_state, mnist_step
 
 
 def _gradients(count: int, size: int, seed: int) -> list[torch.Tensor]:
@@ -43,9 +43,24 @@ def test_the_four_gradients_are_exact_in_fp32_and_close_under_bf16():
         assert 0 < error < 0.5, (term, error)
 
 
+def test_bf16_in_one_network_moves_only_the_gradients_that_pass_through_it():
+    step = mnist_step(None)
+    rng = torch.Generator().manual_seed(4)
+    real = torch.rand(16, 1, 28, 28, generator=rng)
+    noise, codes = step.latent.sample_noise(16, step.device, rng), step.latent.sample_codes(16, step.device, rng)
+    exact = gradient_terms(step, real, noise, codes, "fp32")
+    error = {placement: {term: ((grads[term] - exact[term]).norm() / exact[term].norm()).item() for term in TERMS}
+             for placement, grads in ((p, gradient_terms(step, real, noise, codes, g, d))
+                                      for p, (g, d) in PLACEMENTS.items())}
+    assert all(0 < error["d"][term] < 0.5 for term in TERMS)  # every gradient passes through D
+    assert all(0 < error["g"][term] < 0.5 for term in TERMS)  # and every one starts from G's images
+    assert all(len({error[p][term] for p in PLACEMENTS}) == 3 for term in TERMS)  # three distinct roundings
+
+
 def test_measure_state_gives_a_row_per_term_from_uint8_images():
     images = torch.randint(0, 256, (300, 1, 28, 28), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
     table = measure_state(mnist_step(None), images, batches=2, batch_size=16)
-    assert list(table["term"]) == list(TERMS) and (table["batches"] == 2).all()
+    assert list(table["term"]) == list(TERMS) * len(PLACEMENTS) and (table["batches"] == 2).all()
+    assert list(table["bf16_in"]) == [placement for placement in PLACEMENTS for _ in TERMS]
     assert (table["bf16_rel_error"] > 0).all() and (table["batch_rel_noise"] > 0).all()
     assert (table["error_averaging"] >= 1 - 1e-9).all()
