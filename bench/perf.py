@@ -365,7 +365,8 @@ def summary_lines(table: pd.DataFrame) -> list[str]:
              f"{first['toolkit_step_mflop_per_image']:.0f}); bf16 floor {first['bf16_floor_images_per_s']:.0f} images/s"]
     width = max(len(v) for v in table["variant"])
     for row in table.itertuples():
+        ratio = "(no reference)" if pd.isna(row.ratio_to_reference) else f"{row.ratio_to_reference:5.2f}x reference"
         lines.append(f"  {row.variant:{width}s}  {row.images_per_s:8.0f} images/s "
-                     f"({row.min_images_per_s:.0f}-{row.max_images_per_s:.0f})  {row.ratio_to_reference:5.2f}x reference  "
+                     f"({row.min_images_per_s:.0f}-{row.max_images_per_s:.0f})  {ratio}  "
                      f"{100 * row.share_of_bf16_floor:5.1f}% of bf16 floor  peak memory {row.peak_memory_mb:7.1f} MB")
     return lines

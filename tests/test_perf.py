@@ -7,7 +7,8 @@ import pandas as pd
 import pytest
 import torch
 
-from bench.perf import PerfConfig, run_perf, step_flops_per_image, variant_copies, variant_name, variant_settings
+from bench.perf import (PerfConfig, run_perf, step_flops_per_image, summary_lines, variant_copies, variant_name,
+                        variant_settings)
 from bench.suites import SUITES
 from models.trainer import Trainer
 
@@ -41,6 +42,15 @@ def test_perf_smoke_measures_every_variant(tmp_path):
     assert (table["images_per_s"] > 0).all() and (table["peak_memory_mb"] >= 0).all()
     assert table.loc[table["variant"] == "reference", "ratio_to_reference"].iloc[0] == 1.0
     assert (table["matmul_gflops_fp32"] > 0).all() and (table["bf16_floor_images_per_s"] > 0).all()
+
+
+def test_a_table_without_the_reference_prints_no_ratio():
+    images = torch.randint(0, 256, (600, 1, 28, 28), dtype=torch.uint8)
+    config = PerfConfig(batch_size=16, iterations=2, warmup=1, repeats=1, variants=("toolkit-fp32",))
+    table = run_perf(config, images, torch.device("cpu"))
+    assert table["ratio_to_reference"].isna().all()
+    line = summary_lines(table)[-1]
+    assert "(no reference)" in line and "nan" not in line
 
 
 def test_perf_counts_the_images_of_every_stacked_seed():
