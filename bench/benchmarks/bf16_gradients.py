@@ -104,9 +104,11 @@ def measure_state(step: InfoGANStep, images: torch.Tensor, batches: int, batch_s
         fp32.append(gradient_terms(step, real, noise, codes, "fp32"))
         for placement, (g_precision, d_precision) in PLACEMENTS.items():
             bf16[placement].append(gradient_terms(step, real, noise, codes, g_precision, d_precision))
-    tables = [compare_terms(fp32, grads).assign(bf16_in=placement) for placement, grads in bf16.items()]
-    table = pd.concat(tables, ignore_index=True)
-    return table[["bf16_in"] + [column for column in table.columns if column != "bf16_in"]]
+    tables = []
+    for placement, grads in bf16.items():
+        tables.append(compare_terms(fp32, grads))
+        tables[-1].insert(0, "bf16_in", placement)
+    return pd.concat(tables, ignore_index=True)
 
 
 def mnist_step(run: Path | None, device: torch.device = torch.device("cpu")) -> InfoGANStep:
