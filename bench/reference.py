@@ -104,9 +104,9 @@ def regressor_reference(ground_truth, factors: tuple[str, ...], seed: int = 0) -
     if not factors:
         raise ValueError("a ground-truth reference needs at least one factor to read")
     pixels = ground_truth.images.reshape(len(ground_truth), -1).float().numpy() / 255.0
-    columns = [list(ground_truth.factor_names).index(name) for name in factors]
-    targets = np.stack([ground_truth.factor_values[name][ground_truth.factors[:, column]]
-                        for name, column in zip(factors, columns)], axis=1)
+    names = list(ground_truth.factor_names)
+    targets = np.stack([ground_truth.factor_values[name][ground_truth.factors[:, names.index(name)]]
+                        for name in factors], axis=1)
     x_fit, x_test, y_fit, y_test = train_test_split(pixels, targets, test_size=0.2, random_state=seed)
     model = RidgeCV(alphas=(0.1, 1.0, 10.0, 100.0), alpha_per_target=True).fit(x_fit, y_fit)
     scores = r2_score(y_test, model.predict(x_test), multioutput="raw_values")
