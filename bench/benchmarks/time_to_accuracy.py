@@ -13,9 +13,9 @@ train_seconds, wall_seconds, test_accuracy) and ``time_to_accuracy.csv`` (one ro
 seconds to 90% and 95%, empty when never reached, the final accuracy, and, read from the
 fp32 paper benchmark's run records when given, the fp32 final accuracy of the same seed).
 A seed whose curve exists is not trained again, and the table holds the seeds of ``--seeds``
-alone: to add seeds to a folder's table, name the earlier ones too (their curves are read). With ``--stack`` the seeds train together in
-one process (models.stacked_trainer); their clock is then the shared one, the time all of them
-took together.
+alone: to add seeds to a folder's table, name the earlier ones too (their curves are read).
+With ``--stack`` the seeds train together in one process (models.stacked_trainer); their
+clock is then the shared one, the time all of them took together.
 """
 
 from __future__ import annotations
