@@ -61,10 +61,13 @@ class Bf16CopyAdam:
     """Adam for a network whose convolution and linear parameters are bf16 copies of fp32 master
     weights held here; the network's other parameters (batch norm) are their own masters.
 
-    Replaces a torch.optim.Adam in place: ``zero_grad`` and ``step`` as it has them.
+    Replaces a torch.optim.Adam in place: ``zero_grad`` and ``step`` as it has them. The update
+    runs torch.compile'd (one pass over each tensor); ``compile=False`` runs the same arithmetic
+    op by op, without the compiler's start-up (about 30 s in a fresh process).
     """
 
-    def __init__(self, network: nn.Module, lr: float, betas: tuple[float, float], eps: float = 1e-8):
+    def __init__(self, network: nn.Module, lr: float, betas: tuple[float, float], eps: float = 1e-8,
+                 compile: bool = True):
         in_bf16 = {id(p) for layer in network.modules() if isinstance(layer, AUTOCAST_LAYERS)
                    for p in layer.parameters(recurse=False)}
         self.params = list(network.parameters())
@@ -81,7 +84,7 @@ class Bf16CopyAdam:
         self.exp_avg_sqs = [torch.zeros_like(m) for m in self.masters]
         self.step_count = 0
         self.lr, (self.beta1, self.beta2), self.eps = lr, betas, eps
-        self._update = torch.compile(adam_update, dynamic=False)
+        self._update = torch.compile(adam_update, dynamic=False) if compile else adam_update
 
     def zero_grad(self, set_to_none: bool = True) -> None:
         for param in self.params:
@@ -104,16 +107,18 @@ class Bf16CopyAdam:
 WAYS = ("autocast casts", "bf16 copies")
 
 
-def build_step(way: str, batch_size: int) -> InfoGANStep:
+def build_step(way: str, batch_size: int, compile: bool = True) -> InfoGANStep:
     """The MNIST paper-recipe step in bf16 on the CPU (seeded weights): with fused Adam
-    (``autocast casts``) or with both optimisers replaced by Bf16CopyAdam (``bf16 copies``)."""
+    (``autocast casts``) or with both optimisers replaced by Bf16CopyAdam (``bf16 copies``,
+    its update compiled unless ``compile`` is False)."""
     device = torch.device("cpu")
     suite, G, D = seeded_networks("mnist", device)
     config = TrainConfig(batch_size=batch_size, precision="bf16", fused_optimizer=True)
     step = InfoGANStep(suite.latent, G, D, config, device)
     if way == "bf16 copies":
         betas = (config.beta1, config.beta2)
-        step.opt_g, step.opt_d = Bf16CopyAdam(G, config.lr_g, betas), Bf16CopyAdam(D, config.lr_d, betas)
+        step.opt_g = Bf16CopyAdam(G, config.lr_g, betas, compile=compile)
+        step.opt_d = Bf16CopyAdam(D, config.lr_d, betas, compile=compile)
     return step
 
 
@@ -128,13 +133,14 @@ def _run(step: InfoGANStep, n: int, data: torch.Tensor, index_rng: torch.Generat
     return [step(data[torch.randint(len(data), (batch_size,), generator=index_rng)], latent_rng) for _ in range(n)]
 
 
-def step_stats(steps: int, batch_size: int) -> dict[str, torch.Tensor]:
+def step_stats(steps: int, batch_size: int, compile: bool = True) -> dict[str, torch.Tensor]:
     """Each way's [steps, values] of what its step returns (the losses, then the mean log Q per
     code), from the same seed, batches and latent draws."""
     stats = {}
     for way in WAYS:
         data, index_rng, latent_rng = _batches(batch_size)
-        stats[way] = torch.stack(_run(build_step(way, batch_size), steps, data, index_rng, latent_rng, batch_size))
+        step = build_step(way, batch_size, compile)
+        stats[way] = torch.stack(_run(step, steps, data, index_rng, latent_rng, batch_size))
     return stats
 
 
