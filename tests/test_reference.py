@@ -54,3 +54,30 @@ def test_shared_fit_reads_each_factor_as_its_own_fit_would():
     assert list(read) == list(factors)
     # the factors are read with different precision, so the test compares more than one number
     assert reference.attribute_r2["a"] > 0.9 > reference.attribute_r2["c"]
+
+
+def test_classifier_outputs_do_not_depend_on_the_batch_size():
+    """The reference CNN holds no batch statistics: classifying in batches of 128 (the default),
+    1,000 or 7 gives each image the same prediction and the same features."""
+    from models.classifier import ReferenceClassifier, classify
+
+    torch.manual_seed(0)
+    model = ReferenceClassifier(10).eval()
+    images = torch.randint(0, 256, (300, 1, 28, 28), dtype=torch.uint8)
+    pred, features = classify(model, images)
+    for batch_size in (1000, 7):
+        other_pred, other_features = classify(model, images, batch_size=batch_size)
+        assert torch.equal(other_pred, pred)
+        torch.testing.assert_close(other_features, features, rtol=1e-5, atol=1e-6)
+
+
+def test_classifier_batch_benchmark_times_every_size_and_compares_outputs():
+    from bench.benchmarks.classifier_batch import batch_table
+    from models.classifier import ReferenceClassifier
+
+    torch.manual_seed(0)
+    images = torch.randint(0, 256, (60, 1, 28, 28), dtype=torch.uint8)
+    table = batch_table(ReferenceClassifier(10).eval(), images, [60, 20], repeats=2)
+    assert list(table["batch_size"]) == [60, 20] and (table["seconds"] > 0).all()
+    assert table["ratio_to_first"].iloc[0] == 1.0
+    assert table["same_outputs"].dtype == bool
