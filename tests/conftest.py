@@ -56,6 +56,14 @@ def module_folder(factory: pytest.TempPathFactory, name: str) -> Iterator[Path]:
         shutil.rmtree(folder, ignore_errors=True)
 
 
+def with_reference(out: Path, source: Path) -> Path:
+    """``out`` holding a copy of ``source``'s cached reference classifier (``source/reference``),
+    so that the runs written to ``out`` load it instead of training it again."""
+    if not (out / "reference").exists():
+        shutil.copytree(source / "reference", out / "reference")
+    return out
+
+
 def make_fake_mnist(folder: Path, train: int = 60_000, test: int = 10_000, compress: bool = True) -> Path:
     """A valid MNIST-shaped IDX set with random pixels and labels 0..9."""
     rng = np.random.default_rng(0)

@@ -4,7 +4,6 @@ once, the `bench run` arguments of a short smoke run, and a few probes of run fo
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,7 +16,7 @@ from bench.locks import LockOwner, process_start_time
 from bench.runner import Runner, RunOptions
 from bench.suites import SUITES
 from models.trainer import Trainer
-from tests.conftest import make_fake_mnist, module_folder
+from tests.conftest import make_fake_mnist, module_folder, with_reference
 
 ROOT = Path(__file__).resolve().parents[1]
 TRAINER_INIT, RUNNER_CHECKPOINT = Trainer.__init__, Runner._checkpoint
@@ -35,8 +34,7 @@ def make_data(folder: Path) -> Path:
 
 def args(out: Path, data: Path, seeds: str = "0", iterations: int = 10, *extra: str) -> list[str]:
     """A smoke run of InfoGAN with batches of 8 (log every 5, checkpoint every 10 iterations)."""
-    if not (out / "reference").exists():
-        shutil.copytree(data.parent / "reference", out / "reference")
+    with_reference(out, data.parent)
     return ["run", "--suite", "mnist", "--profile", "smoke", "--models", "infogan", "--seeds", seeds,
             "--iterations", str(iterations), "--batch-size", "8", "--out", str(out), "--data-dir", str(data),
             "--no-progress", *extra]

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -25,7 +24,7 @@ from bench.runner import RunOptions, Runner, RunSpec, plan_runs
 from bench.state import read_state
 from bench.tables import write_tables
 from models.infogan import default_precision
-from tests.conftest import module_folder, real_data_root
+from tests.conftest import module_folder, real_data_root, with_reference
 from tests.launch_faults import always_raise, die_after_first_checkpoint
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -39,12 +38,9 @@ def data_dir() -> Path:
     return real_data_root()
 
 
-def bench_run(out: Path, data: Path, *extra: str, reference: Path | None = None) -> subprocess.CompletedProcess:
+def bench_run(out: Path, data: Path, *extra: str) -> subprocess.CompletedProcess:
     """`bench run` of the smoke grid in a fresh process, one thread per run. Seeds 1 and 2, not the
-    default 0, so that a launcher that lost a run's seed would give other records. ``reference``:
-    a reference-classifier folder to start from (see with_reference)."""
-    if reference is not None:
-        with_reference(out, reference)
+    default 0, so that a launcher that lost a run's seed would give other records."""
     command = [sys.executable, "-m", "bench", "run", "--suite", "mnist", "--models", "infogan,gan",
                "--seeds", "1,2", "--profile", "smoke", "--threads", "1", "--out", str(out),
                "--data-dir", str(data), "--no-progress", *extra]
@@ -52,13 +48,6 @@ def bench_run(out: Path, data: Path, *extra: str, reference: Path | None = None)
     done = subprocess.run(command, capture_output=True, text=True, cwd=ROOT, env=env, timeout=900)
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
     return done
-
-
-def with_reference(out: Path, reference: Path) -> Path:
-    """``out`` holding a copy of the in-process run's cached reference classifier, which every
-    run of these tests would otherwise train again (the launchers do not touch it)."""
-    shutil.copytree(reference, out / "reference")
-    return out
 
 
 def table(path: Path) -> pd.DataFrame:
@@ -100,15 +89,15 @@ def in_process(data_dir, tmp_path_factory) -> Iterator[Path]:
 # -- the same results, wherever the runs ran ---------------------------------------------------------
 
 def test_two_local_workers_give_the_same_results(in_process, data_dir, tmp_path):
-    out = tmp_path / "results"
-    done = bench_run(out, data_dir, "--jobs", "2", reference=in_process / "reference")
+    out = with_reference(tmp_path / "results", in_process)  # the launchers do not touch the reference
+    done = bench_run(out, data_dir, "--jobs", "2")
     assert "2 local worker processes" in done.stdout and done.stdout.count("finished") == 4
     assert_same_results(in_process, out)
 
 
 def test_ray_tasks_give_the_same_results(in_process, data_dir, tmp_path):
-    out = tmp_path / "results"
-    done = bench_run(out, data_dir, "--launcher", "ray", reference=in_process / "reference")
+    out = with_reference(tmp_path / "results", in_process)
+    done = bench_run(out, data_dir, "--launcher", "ray")
     assert "Ray tasks (shared storage)" in done.stdout and done.stdout.count("finished") == 4
     assert_same_results(in_process, out)
     assert main(["report", "--out", str(out)]) == 0  # the report reads them as any others
@@ -136,7 +125,7 @@ def options(out: Path, data: Path) -> RunOptions:
 def test_killed_worker_is_retried_and_resumes(launcher, storage, in_process, data_dir, tmp_path, capsys, request):
     if launcher == "ray":
         request.getfixturevalue("ray_cluster")
-    out, marker = with_reference(tmp_path / "results", in_process / "reference"), tmp_path / "killed"
+    out, marker = with_reference(tmp_path / "results", in_process), tmp_path / "killed"
     spec = RunSpec("mnist", "gan", 1, "smoke")
     launch = LaunchOptions(launcher, jobs=2, threads=1, storage=storage)
     task_fn = partial(die_after_first_checkpoint, spec.label, str(marker))
@@ -152,7 +141,7 @@ def test_killed_worker_is_retried_and_resumes(launcher, storage, in_process, dat
 
 
 def test_run_that_always_raises_is_recorded_failed(ray_cluster, in_process, data_dir, tmp_path, capsys):
-    out = with_reference(tmp_path / "results", in_process / "reference")
+    out = with_reference(tmp_path / "results", in_process)
     plan = plan_runs(["mnist"], ["infogan", "gan"], [0], "smoke")
     runner = Runner(options(out, data_dir))
     launch = LaunchOptions("ray", threads=1, retries=1)
