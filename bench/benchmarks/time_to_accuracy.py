@@ -238,7 +238,7 @@ def main() -> None:
         curves[seed] = train_seed(seed, recipe, args.eval_every, train, test, device,
                                   progress=not args.no_progress)
         write_csv(curves[seed], curve_path(out, seed))
-    variant = recipe.describe() + (f" stacked x{len(curves)}" if args.stack else "")
+    variant = recipe.describe() + (" stacked" if args.stack else "")  # seeds read back may come from other stacks
     table = summarise(curves, variant, Path(args.fp32_results) if args.fp32_results else None)
     write_csv(table, out / "time_to_accuracy.csv")
     print(f"device {device}, {torch.get_num_threads()} threads")
