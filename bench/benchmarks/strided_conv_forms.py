@@ -32,6 +32,7 @@ from __future__ import annotations
 import argparse
 import statistics
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -41,12 +42,15 @@ import torch.nn.functional as F
 
 from bench.aggregate import write_csv
 
+Form = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]  # (input, weight, bias) -> output
+
 # Kernel taps of a 4x4, stride-2, padding-1 transposed convolution: output phase r reads its
 # two input rows (m - 1 + r, m + r) with taps PHASE_TAPS[r].
 PHASE_TAPS = torch.tensor([[3, 1], [2, 0]])
 
 
 def conv_standard(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
+    """The layer as nn.Conv2d(kernel 4, stride 2, padding 1) runs it."""
     return F.conv2d(x, weight, bias, stride=2, padding=1)
 
 
@@ -60,6 +64,7 @@ def conv_space_to_depth(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tenso
 
 
 def upconv_standard(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
+    """The layer as nn.ConvTranspose2d(kernel 4, stride 2, padding 1) runs it."""
     return F.conv_transpose2d(x, weight, bias, stride=2, padding=1)
 
 
@@ -88,7 +93,8 @@ class LayerRole:
     input_grad: bool
     weight_grad: bool
 
-    def forms(self):
+    def forms(self) -> tuple[Form, Form]:
+        """(standard form, stride-1 form) of this layer."""
         return (upconv_standard, upconv_phases) if self.transposed else (conv_standard, conv_space_to_depth)
 
 
@@ -113,7 +119,7 @@ def _tensors(role: LayerRole) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]
     return x, weight, torch.zeros(out_channels).requires_grad_(role.weight_grad)
 
 
-def _milliseconds_per_call(form, tensors: tuple[torch.Tensor, ...], calls: int) -> float:
+def _milliseconds_per_call(form: Form, tensors: tuple[torch.Tensor, ...], calls: int) -> float:
     def call() -> None:
         with torch.autocast("cpu", torch.bfloat16):
             out = form(*tensors)
