@@ -14,8 +14,7 @@ def test_both_forms_give_the_same_outputs_and_gradients(role):
     generator = torch.Generator().manual_seed(0)
     x = torch.randn(role.input_shape, generator=generator, dtype=torch.float64)
     weight = torch.randn(role.weight_shape, generator=generator, dtype=torch.float64)
-    bias = torch.randn(role.weight_shape[1] if role.transposed else role.weight_shape[0], generator=generator,
-                       dtype=torch.float64)
+    bias = torch.randn(role.out_channels, generator=generator, dtype=torch.float64)
     results = []
     for form in role.forms():
         tensors = [t.clone().requires_grad_() for t in (x, weight, bias)]
@@ -29,12 +28,12 @@ def test_both_forms_give_the_same_outputs_and_gradients(role):
 
 
 def test_a_displaced_tap_is_caught():
-    """The comparison can fail: the phase form with one kernel tap moved disagrees."""
+    """The comparison can fail: the phase form with its kernel mirrored disagrees."""
     role = next(r for r in mnist_roles(batch_size=2) if r.transposed)
     standard, phases = role.forms()
     x = torch.randn(role.input_shape, dtype=torch.float64)
     weight = torch.randn(role.weight_shape, dtype=torch.float64)
-    bias = torch.zeros(role.weight_shape[1], dtype=torch.float64)
+    bias = torch.zeros(role.out_channels, dtype=torch.float64)
     assert not torch.allclose(phases(x, weight.flip(-1), bias), standard(x, weight, bias))
 
 

@@ -39,8 +39,10 @@ from pathlib import Path
 import pandas as pd
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 from bench.aggregate import write_csv
+from bench.perf import seeded_networks
 
 Form = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]  # (input, weight, bias) -> output
 
@@ -93,30 +95,42 @@ class LayerRole:
     input_grad: bool
     weight_grad: bool
 
+    @property
+    def out_channels(self) -> int:
+        return self.weight_shape[1] if self.transposed else self.weight_shape[0]
+
     def forms(self) -> tuple[Form, Form]:
         """(standard form, stride-1 form) of this layer."""
         return (upconv_standard, upconv_phases) if self.transposed else (conv_standard, conv_space_to_depth)
 
 
 def mnist_roles(batch_size: int = 128) -> list[LayerRole]:
-    """The four stride-2 layers of the paper's MNIST networks (models.networks) in the step's roles."""
-    joint = 2 * batch_size
-    return [
-        LayerRole("D conv1 1->64, D step", False, (joint, 1, 28, 28), (64, 1, 4, 4), False, True),
-        LayerRole("D conv1 1->64, G step", False, (batch_size, 1, 28, 28), (64, 1, 4, 4), True, False),
-        LayerRole("D conv2 64->128, D step", False, (joint, 64, 14, 14), (128, 64, 4, 4), True, True),
-        LayerRole("D conv2 64->128, G step", False, (batch_size, 64, 14, 14), (128, 64, 4, 4), True, False),
-        LayerRole("G upconv 128->64", True, (batch_size, 128, 7, 7), (128, 64, 4, 4), True, True),
-        LayerRole("G upconv 64->1", True, (batch_size, 64, 14, 14), (64, 1, 4, 4), True, True),
-    ]
+    """The stride-2 layers of the MNIST suite's networks (models.networks) in the step's roles."""
+    suite, G, D = seeded_networks("mnist", torch.device("cpu"))
+    spec, joint = suite.network, 2 * batch_size
+    roles, size = [], spec.image_size
+    for k, conv in enumerate(m for m in D.body if isinstance(m, nn.Conv2d)):
+        out_channels, in_channels = conv.weight.shape[:2]
+        name = f"D conv{k + 1} {in_channels}->{out_channels}"
+        roles += [LayerRole(f"{name}, D step", False, (joint, in_channels, size, size), tuple(conv.weight.shape),
+                            k > 0, True),  # a later layer's input gradient reaches the earlier weights
+                  LayerRole(f"{name}, G step", False, (batch_size, in_channels, size, size), tuple(conv.weight.shape),
+                            True, False)]
+        size //= 2
+    size = spec.base_size
+    for up in (m for m in G.conv if isinstance(m, nn.ConvTranspose2d)):
+        in_channels, out_channels = up.weight.shape[:2]
+        roles.append(LayerRole(f"G upconv {in_channels}->{out_channels}", True, (batch_size, in_channels, size, size),
+                               tuple(up.weight.shape), True, True))
+        size *= 2
+    return roles
 
 
 def _tensors(role: LayerRole) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     generator = torch.Generator().manual_seed(0)
     x = torch.randn(role.input_shape, generator=generator).requires_grad_(role.input_grad)
     weight = (0.02 * torch.randn(role.weight_shape, generator=generator)).requires_grad_(role.weight_grad)
-    out_channels = role.weight_shape[1] if role.transposed else role.weight_shape[0]
-    return x, weight, torch.zeros(out_channels).requires_grad_(role.weight_grad)
+    return x, weight, torch.zeros(role.out_channels).requires_grad_(role.weight_grad)
 
 
 def _milliseconds_per_call(form: Form, tensors: tuple[torch.Tensor, ...], calls: int) -> float:
