@@ -20,6 +20,7 @@ from __future__ import annotations
 import statistics
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -204,7 +205,7 @@ def _image_shape(suite) -> tuple[int, int, int]:
     return (suite.network.image_channels, suite.network.image_size, suite.network.image_size)
 
 
-def _time_block(run_one, iterations: int, device: torch.device) -> float:
+def time_block(run_one: Callable[[], object], iterations: int, device: torch.device) -> float:
     """Seconds of ``iterations`` calls of ``run_one``, the device drained before and after."""
     synchronise(device)
     start = time.perf_counter()
@@ -305,12 +306,12 @@ def run_perf(config: PerfConfig, images: torch.Tensor, device: torch.device, pro
                 toolkit_loop(config, name, images, device)
             for _ in range(config.warmup):
                 loops[name]()
-            seconds[name].append(_time_block(loops[name], config.iterations, device))
+            seconds[name].append(time_block(loops[name], config.iterations, device))
         memory[name] = probe.peak_bytes / 2**20
         bar.update()
     for _ in range(config.repeats - 1):
         for name in config.variants:
-            seconds[name].append(_time_block(loops[name], config.iterations, device))
+            seconds[name].append(time_block(loops[name], config.iterations, device))
             bar.update()
     bar.close()
     rows = []

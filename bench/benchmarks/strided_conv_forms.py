@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,7 +41,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from bench.aggregate import write_csv
-from bench.perf import seeded_networks
+from bench.perf import seeded_networks, time_block
 
 Form = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]  # (input, weight, bias) -> output
 
@@ -143,10 +142,7 @@ def _milliseconds_per_call(form: Form, tensors: tuple[torch.Tensor, ...], calls:
 
     for _ in range(3):
         call()
-    start = time.perf_counter()
-    for _ in range(calls):
-        call()
-    return (time.perf_counter() - start) / calls * 1e3
+    return time_block(call, calls, torch.device("cpu")) / calls * 1e3
 
 
 def time_role(role: LayerRole, calls: int, repeats: int) -> dict[str, object]:
