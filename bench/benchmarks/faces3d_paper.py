@@ -1,4 +1,4 @@
-"""The paper profile on faces3d: InfoGAN and the GAN baseline on seed 0.
+"""The paper profile on faces3d: InfoGAN and the GAN baseline on the seeds asked for (default 0).
 
     python -m bench.benchmarks.faces3d_paper [--out results/bench_faces3d_paper] [--seeds 0]
 
