@@ -373,7 +373,7 @@ def run_plan(args: argparse.Namespace, checked: PlanArgs, launch, device: torch.
     """Run and tabulate the plan of ``args`` with the launcher ``launch``; the exit status.
     ``device`` is this process's device (the runs' too unless ``launch.device`` says otherwise)."""
     from bench.launchers import run_plan as launch_plan
-    from bench.runner import RunOptions, Runner, TooManyFailures, plan_runs
+    from bench.runner import RunOptions, Runner, TooManyFailures, default_cuda_graph, plan_runs
     from bench.tables import write_tables
 
     from models.infogan import default_precision
@@ -383,7 +383,7 @@ def run_plan(args: argparse.Namespace, checked: PlanArgs, launch, device: torch.
     runs_on = launch.device or device
     if precision == "auto":
         precision = default_precision(runs_on)
-    cuda_graph = runs_on.type == "cuda" and not args.compile if args.cuda_graph is None else args.cuda_graph
+    cuda_graph = default_cuda_graph(runs_on, args.compile) if args.cuda_graph is None else args.cuda_graph
     if cuda_graph and runs_on.type != "cuda":
         raise UsageError(f"--cuda-graph needs a CUDA device; the runs' device is {runs_on}")
     if cuda_graph and args.compile:

@@ -43,7 +43,7 @@ from bench.state import ENDED, FAILED, FINISHED, RUNNING, STATE, RunState, now, 
 from bench.suites import SUITES, Profile, Suite
 from datasets import ImageSplit, load_dataset
 from datasets.registry import GROUND_TRUTH, load_ground_truth
-from models.infogan import TrainConfig
+from models.infogan import TrainConfig, default_precision
 from models.sampling import traversal_inputs
 from models.trainer import STATE_FORMAT, CollapseRule, Trainer, TrainingDiverged
 
@@ -85,23 +85,31 @@ class RunSpec:
         return f"{self.suite}/{self.model}/seed{self.seed}"
 
 
+def default_cuda_graph(device: torch.device, compile: bool) -> bool:
+    """Whether the training step is replayed from a CUDA graph by default: on a CUDA device,
+    unless the step is compiled (the two are alternatives)."""
+    return device.type == "cuda" and not compile
+
+
 @dataclass(frozen=True)
 class RunOptions:
     """How to run a plan. ``iterations`` and ``batch_size`` replace the profile's values, and
     ``precision``, ``fused_optimizer``, ``compile`` and ``cuda_graph`` set the training step's
     speed settings, ``g_latent`` ("fresh" or "reuse") replaces the profile's G step latent and
     ``updates`` ("alternating" or "simultaneous") its order of updates (all part of every run's
-    identity); ``max_failures`` None means no limit.
+    identity); ``max_failures`` None means no limit. Left out, the speed settings are the
+    toolkit's defaults (those of ``bench run``): the device's precision, fused Adam, and CUDA
+    graph replay on a CUDA device unless the step is compiled.
     ``seeds_together`` > 1 trains that many fresh seeds of one suite, model and profile at once
     in this process (:mod:`bench.together`); it is not part of the identity, since a seed trained
     so is the same run up to floating-point rounding."""
 
     out: Path
     device: torch.device
-    precision: str = "fp32"
-    fused_optimizer: bool = False
+    precision: str = "auto"
+    fused_optimizer: bool = True
     compile: bool = False
-    cuda_graph: bool = False
+    cuda_graph: bool | None = None
     seeds_together: int = 1
     data_dir: str | None = None
     download: bool = True
@@ -113,6 +121,12 @@ class RunOptions:
     updates: str | None = None
     max_failures: int | None = None
     collapse: CollapseRule = CollapseRule()
+
+    def __post_init__(self) -> None:
+        if self.precision == "auto":
+            object.__setattr__(self, "precision", default_precision(self.device))
+        if self.cuda_graph is None:
+            object.__setattr__(self, "cuda_graph", default_cuda_graph(self.device, self.compile))
 
     def train_config(self, spec: RunSpec) -> TrainConfig:
         """The profile's recipe for ``spec``'s model, with the overrides applied."""

@@ -4,7 +4,9 @@
 
 Trains the runs (resuming any that were interrupted), rebuilds the tables, figures and report,
 and prints per run the supervised disentanglement scores, the traversal attribute each code
-moves, and the code x factor mutual-information matrix (nats).
+moves, and the code x factor mutual-information matrix (nats). Apart from the precision (fp32
+unless ``--precision bf16``), the runs take ``bench run``'s speed settings (fused Adam; on a GPU
+the step replayed from a CUDA graph).
 """
 
 from __future__ import annotations

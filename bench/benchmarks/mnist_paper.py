@@ -6,7 +6,8 @@ Trains the six runs (resuming any that were interrupted), rebuilds the tables, a
 ``<out>/tables/paper_benchmark.csv``: per run, the final categorical-code accuracy, NMI, ARI,
 L_I per code, wall time, and the test accuracy along training (every 250 iterations).
 Takes about 17 minutes a run in fp32 on the two CPU cores of the development machine, 24-26
-minutes on a slower machine's.
+minutes on a slower machine's. Apart from the precision, the runs take ``bench run``'s speed
+settings (fused Adam; on a GPU the step replayed from a CUDA graph).
 """
 
 from __future__ import annotations
