@@ -1,6 +1,6 @@
 """Time to accuracy: the MNIST paper recipe on the fast path, wall time to 90% and 95%.
 
-    python -m bench.benchmarks.time_to_accuracy [--seeds 0,1,2] [--variant toolkit-bf16] [--stack]
+    python -m bench.benchmarks.time_to_accuracy [--seeds 0,1,2] [--variant toolkit-bf16+fused] [--stack]
         [--eval-every 250] [--out results/bench_time_to_accuracy] [--fp32-results results/bench_mnist_paper]
         [--lambda-cont 1 --fixed-std] [--g-latent fresh|reuse] [--leak 0.01 --bn-gamma-std 0.02]
 
@@ -56,7 +56,7 @@ class Recipe:
     G step latent (``g_latent`` "fresh": a new draw, "reuse": the D step's fakes) and its network
     details (leaky-ReLU slope ``leak`` 0.01, batch-norm scales from N(1, ``bn_gamma_std`` 0.02))."""
 
-    variant: str = "toolkit-bf16"
+    variant: str = "toolkit-bf16+fused"     # the default path on a CPU
     iterations: int | None = None      # cut the run (quick checks)
     lambda_cont: float | None = None   # None: the profile's weight
     fixed_std: bool = False
@@ -196,7 +196,7 @@ def describe_spread(row: dict[str, float]) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", default="0,1,2")
-    parser.add_argument("--variant", default="toolkit-bf16")
+    parser.add_argument("--variant", default="toolkit-bf16+fused")
     parser.add_argument("--stack", action="store_true", help="train the seeds together in one process")
     parser.add_argument("--eval-every", type=int, default=250)
     parser.add_argument("--iterations", type=int, default=None, help="cut the recipe (for a quick check)")
