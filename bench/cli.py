@@ -373,10 +373,10 @@ def run_plan(args: argparse.Namespace, checked: PlanArgs, launch, device: torch.
     """Run and tabulate the plan of ``args`` with the launcher ``launch``; the exit status.
     ``device`` is this process's device (the runs' too unless ``launch.device`` says otherwise)."""
     from bench.launchers import run_plan as launch_plan
-    from bench.runner import RunOptions, Runner, TooManyFailures, default_cuda_graph, plan_runs
+    from bench.runner import RunOptions, Runner, TooManyFailures, plan_runs
     from bench.tables import write_tables
 
-    from models.infogan import default_precision
+    from models.infogan import default_cuda_graph, default_precision
 
     suites, models, seeds, precision, out = (checked.suites, checked.models, checked.seeds, checked.precision,
                                              checked.out)

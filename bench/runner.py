@@ -43,7 +43,7 @@ from bench.state import ENDED, FAILED, FINISHED, RUNNING, STATE, RunState, now, 
 from bench.suites import SUITES, Profile, Suite
 from datasets import ImageSplit, load_dataset
 from datasets.registry import GROUND_TRUTH, load_ground_truth
-from models.infogan import TrainConfig, default_precision
+from models.infogan import TrainConfig, default_cuda_graph, default_precision
 from models.sampling import traversal_inputs
 from models.trainer import STATE_FORMAT, CollapseRule, Trainer, TrainingDiverged
 
@@ -83,12 +83,6 @@ class RunSpec:
     @property
     def label(self) -> str:
         return f"{self.suite}/{self.model}/seed{self.seed}"
-
-
-def default_cuda_graph(device: torch.device, compile: bool) -> bool:
-    """Whether the training step is replayed from a CUDA graph by default: on a CUDA device,
-    unless the step is compiled (the two are alternatives)."""
-    return device.type == "cuda" and not compile
 
 
 @dataclass(frozen=True)

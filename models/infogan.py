@@ -100,6 +100,12 @@ def default_precision(device: torch.device) -> str:
     return "bf16" if native_bf16(device) else "fp32"
 
 
+def default_cuda_graph(device: torch.device, compile: bool) -> bool:
+    """Whether the training step is replayed from a CUDA graph by default: on a CUDA device,
+    unless the step is compiled (the two are alternatives)."""
+    return device.type == "cuda" and not compile
+
+
 def autocast_context(device: torch.device, precision: str, cache: bool = True):
     """bf16 autocast on the device when asked for (master weights stay fp32), else nothing.
 
