@@ -35,6 +35,7 @@ from tqdm.auto import tqdm
 import bench
 from bench import io as bio
 from bench.battery import BatteryConfig, run_battery
+from bench.eta import TrainingRate
 from bench.evaluate import categorical_index, clustering_metrics
 from bench.figures import traversal_figure
 from bench.locks import FolderLock, LockHeld, LockOwner
@@ -252,7 +253,7 @@ class Runner:
         self.options = options
         self.eta = eta
         self._splits: dict[tuple[str, str], ImageSplit] = {}
-        self._rate: float | None = None
+        self._rate = TrainingRate()
         self._references: dict[tuple, Reference] = {}
         self._ground_truth: dict[str, object] = {}
         self._state: RunState | None = None  # the state.json of the run being trained
@@ -522,14 +523,13 @@ class Runner:
             RUNNING, iteration=trainer.iteration, target_iterations=config.iterations,
             attempt=(before.attempt + 1) if before and before.state == RUNNING else 1, pid=me.pid, host=me.host, started=now()))
         has_categorical = categorical_index(suite.latent) is not None
-        start_iteration, start_wall = trainer.iteration, trainer.wall_seconds
+        start_iteration = trainer.iteration
+
+        self._rate.start_run()
 
         def on_log(t: Trainer, row: dict) -> dict:
-            if self.eta and self._rate is None and t.iteration > start_iteration:
-                self._rate = (row["wall_seconds"] - start_wall) / (t.iteration - start_iteration)
-                eta = self._rate * (remaining_iterations - (t.iteration - start_iteration))
-                tqdm.write(f"ETA: about {eta / 60:.1f} min for the plan "
-                           f"({1 / self._rate:.1f} it/s measured over the first {t.iteration - start_iteration} iterations)")
+            if self.eta and self._rate.observe(t.iteration, row["wall_seconds"]):
+                tqdm.write(self._rate.describe(remaining_iterations - (t.iteration - start_iteration)))
             due = profile.eval_every and (t.iteration % profile.eval_every == 0 or t.iteration == config.iterations)
             if due and has_categorical:
                 scores, _ = clustering_metrics(suite.latent, t.discriminator, test_images, test_labels)
