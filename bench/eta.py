@@ -1,15 +1,15 @@
 """The plan's training ETA, from a rate measured once the first log interval is behind.
 
-A run's first log interval carries one-off costs: CUDA graph capture, cuDNN's algorithm
-search, oneDNN's primitive creation, compilation. On an H200 the first 50 iterations of the
-MNIST paper run took 0.77 s and the next 50 took 0.08 s, so a rate taken over the first
-interval put the plan's training at ten times its length. The rate is therefore measured
-between a run's first and second log rows.
+A run's first log interval carries one-off costs: the CUDA graph's eager warm-up steps and
+capture, the first calls into cuDNN or oneDNN, compilation. On an H200 the first 50 iterations
+of the MNIST paper run took 0.77 s and the next 50 took 0.08 s, so a rate taken over the first
+interval put the plan's training at six to nine times its length. The rate is therefore
+measured between a run's first and second log rows.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 
 @dataclass
@@ -19,7 +19,7 @@ class TrainingRate:
     seconds_per_iteration: float | None = None
     first_iteration: int | None = None
     last_iteration: int | None = None
-    _first_row: tuple[int, float] | None = None
+    _first_row: tuple[int, float] | None = field(default=None, init=False, repr=False)
 
     def start_run(self) -> None:
         """Forget the log row of the previous run: its wall clock is not this run's."""
