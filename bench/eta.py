@@ -17,13 +17,14 @@ class TrainingRate:
     """Seconds per iteration, measured once per plan between the first two log rows of a run."""
 
     seconds_per_iteration: float | None = None
-    first_iteration: int | None = None
     last_iteration: int | None = None
     _first_row: tuple[int, float] | None = field(default=None, init=False, repr=False)
 
     def start_run(self) -> None:
-        """Forget the log row of the previous run: its wall clock is not this run's."""
-        self._first_row = None
+        """Forget the log row of the previous run: its wall clock is not this run's (the row a
+        measured rate came from is kept for its description)."""
+        if self.seconds_per_iteration is None:
+            self._first_row = None
 
     def observe(self, iteration: int, wall_seconds: float) -> bool:
         """Take one log row of the running run; True when this row completes the measurement.
@@ -40,7 +41,7 @@ class TrainingRate:
         if iteration <= first_iteration:
             raise ValueError(f"log rows out of order: iteration {iteration} after {first_iteration}")
         self.seconds_per_iteration = (wall_seconds - first_wall) / (iteration - first_iteration)
-        self.first_iteration, self.last_iteration = first_iteration, iteration
+        self.last_iteration = iteration
         return True
 
     def describe(self, iterations_left: int) -> str:
@@ -50,4 +51,4 @@ class TrainingRate:
         minutes = self.seconds_per_iteration * iterations_left / 60
         per_second = 1 / self.seconds_per_iteration if self.seconds_per_iteration > 0 else float("inf")
         return (f"ETA: about {minutes:.1f} min of training for the plan, evaluation not included "
-                f"({per_second:.1f} it/s over iterations {self.first_iteration}-{self.last_iteration})")
+                f"({per_second:.1f} it/s over iterations {self._first_row[0]}-{self.last_iteration})")
