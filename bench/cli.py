@@ -470,7 +470,7 @@ def command_figures(args: argparse.Namespace) -> int:
 
 
 def command_perf(args: argparse.Namespace) -> int:
-    from bench.perf import (CUDA_VARIANTS, SMOKE, PerfConfig, run_perf, summary_lines, training_images,
+    from bench.perf import (SMOKE, PerfConfig, default_variants, run_perf, summary_lines, training_images,
                             variant_settings, write_perf)
     from bench.suites import SUITES
 
@@ -480,9 +480,7 @@ def command_perf(args: argparse.Namespace) -> int:
         config = replace(SMOKE, suite=suite)
     else:
         config = PerfConfig(suite=suite, batch_size=args.batch_size, iterations=args.iterations,
-                            warmup=args.warmup, repeats=args.repeats)
-        if device.type == "cuda":
-            config = replace(config, variants=CUDA_VARIANTS)
+                            warmup=args.warmup, repeats=args.repeats, variants=default_variants(device))
     if args.variants is not None:
         variants = tuple(v.strip() for v in args.variants.split(",") if v.strip())
         for name in variants:

@@ -11,8 +11,9 @@ Each variant trains the same networks (same recipe, batch and seed) for ``warmup
 ``iterations`` timed iterations, ``repeats`` times (round-robin over the variants after the
 first); the median images/s is reported with the
 peak memory (CUDA: max allocated; CPU: peak resident set growth, polled every 5 ms), the
-device's measured matmul throughput and the share of the bf16 floor (peak bf16 matmul FLOP/s
-divided by the FLOPs per image of the recipe's training step, counted by torch.utils.flop_counter).
+device's measured matmul throughput and the share of the floor: the matmul peak at the device's
+default precision (bf16 where it is native, else fp32) divided by the FLOPs per image of the
+recipe's training step, counted by torch.utils.flop_counter.
 """
 
 from __future__ import annotations
@@ -35,7 +36,8 @@ from torchvision.transforms import functional as TF
 from tqdm.auto import tqdm
 
 from bench.suites import SUITES
-from models.infogan import PRECISIONS, InfoGANStep, TrainConfig
+from models.infogan import (PRECISIONS, InfoGANStep, TrainConfig, default_cuda_graph, default_precision,
+                            native_bf16)
 from models.networks import build_networks
 from models.stacked_trainer import StackedTrainer
 
@@ -59,6 +61,23 @@ class PerfConfig:
 # The default set on a CUDA device: the graph replay and stacked seeds exist there only.
 CUDA_VARIANTS = ("reference", "toolkit-fp32", "toolkit-bf16", "toolkit-bf16+fused", "toolkit-bf16+fused+graph",
                  "toolkit-bf16+fused+x8", "toolkit-bf16+fused+graph+x8")
+# The default set on a CPU without native bf16, where bf16 is emulated (many times slower than fp32).
+FP32_CPU_VARIANTS = ("reference", "toolkit-fp32", "toolkit-fp32+cl", "toolkit-fp32+fused", "toolkit-fp32+compile")
+
+
+def default_variants(device: torch.device) -> tuple[str, ...]:
+    """The variants ``bench perf`` times on ``device`` unless told: the CUDA set, the bf16 set on a
+    CPU with native bf16, the fp32 set on any other CPU."""
+    if device.type == "cuda":
+        return CUDA_VARIANTS
+    return PerfConfig.variants if native_bf16(device) else FP32_CPU_VARIANTS
+
+
+def default_variant(device: torch.device) -> str:
+    """The toolkit's default path on ``device`` as a variant name: its default precision with fused
+    Adam, replayed from a CUDA graph on CUDA (as ``bench run`` trains by default)."""
+    graph = "+graph" if default_cuda_graph(device, compile=False) else ""
+    return f"toolkit-{default_precision(device)}+fused{graph}"
 
 FLAGS = {"cl": "channels_last", "fused": "fused_optimizer", "compile": "compile", "graph": "cuda_graph",
          "simul": "simultaneous"}
@@ -189,7 +208,7 @@ def step_flops_per_image(suite_name: str, batch_size: int, device: torch.device)
 
 def recipe_flops_per_image(suite_name: str, batch_size: int, device: torch.device) -> float:
     """FLOPs per image of the paper recipe's step: the reference loop's, whose G update also
-    computes D's weight gradients (the count the bf16 floor is defined on)."""
+    computes D's weight gradients (the count the floor is defined on)."""
     suite = SUITES[suite_name]
     images = torch.randint(0, 256, (4 * batch_size, *_image_shape(suite)), dtype=torch.uint8)
     return flops_per_image(reference_loop(PerfConfig(suite_name, batch_size), images, device), batch_size)
@@ -197,7 +216,7 @@ def recipe_flops_per_image(suite_name: str, batch_size: int, device: torch.devic
 
 def floor_images_per_s(peak_gflops: float, flops_per_image: float) -> float:
     """Images/s of a step costing ``flops_per_image`` run at ``peak_gflops`` throughout; with the
-    bf16 matmul peak and the recipe's count, the bf16 floor."""
+    matmul peak at the device's default precision and the recipe's count, the floor."""
     return peak_gflops * 1e9 / flops_per_image
 
 
@@ -283,18 +302,20 @@ def toolkit_loop(config: PerfConfig, variant: str, images: torch.Tensor, device:
 def run_perf(config: PerfConfig, images: torch.Tensor, device: torch.device, progress: bool = False) -> pd.DataFrame:
     """One row per variant: median images/s, the spread over repeats, peak memory, and the ratios.
 
-    The bf16 floor is the images/s at which the paper recipe's step (the reference loop's
-    FLOPs per image) would run at the device's measured bf16 matmul throughput; the toolkit
-    step's own count is lower (its G update skips D's weight gradients) and is reported too.
+    The floor is the images/s at which the paper recipe's step (the reference loop's FLOPs per
+    image) would run at the device's measured matmul throughput in its default precision: bf16
+    where bf16 is native, else fp32 (where bf16 is emulated its peak is not measured: NaN). The
+    toolkit step's own count is lower (its G update skips D's weight gradients) and is reported too.
     """
     for name in config.variants:
         if name != "reference":
             variant_settings(name)  # unknown names fail before anything is timed
     reference_flops = recipe_flops_per_image(config.suite, config.batch_size, device)
     toolkit_flops = step_flops_per_image(config.suite, config.batch_size, device)
-    peak_fp32 = matmul_gflops(device, MATMUL_DTYPES["fp32"])
-    peak_bf16 = matmul_gflops(device, MATMUL_DTYPES["bf16"])
-    floor = floor_images_per_s(peak_bf16, reference_flops)
+    peaks = {precision: matmul_gflops(device, MATMUL_DTYPES[precision])
+             if precision == "fp32" or native_bf16(device) else float("nan") for precision in MATMUL_DTYPES}
+    floor_precision = default_precision(device)
+    floor = floor_images_per_s(peaks[floor_precision], reference_flops)
     loops, seconds, memory = {}, {name: [] for name in config.variants}, {}
     bar = tqdm(total=len(config.variants) * config.repeats, desc="perf", unit="block", disable=not progress,
                leave=False)
@@ -322,12 +343,13 @@ def run_perf(config: PerfConfig, images: torch.Tensor, device: torch.device, pro
     table = pd.DataFrame(rows)
     reference = table.loc[table["variant"] == "reference", "images_per_s"]
     table["ratio_to_reference"] = table["images_per_s"] / reference.iloc[0] if len(reference) else np.nan
-    table["share_of_bf16_floor"] = table["images_per_s"] / floor
+    table["share_of_floor"] = table["images_per_s"] / floor
     table["reference_step_mflop_per_image"] = reference_flops / 1e6
     table["toolkit_step_mflop_per_image"] = toolkit_flops / 1e6
-    table["matmul_gflops_fp32"] = peak_fp32
-    table["matmul_gflops_bf16"] = peak_bf16
-    table["bf16_floor_images_per_s"] = floor
+    table["matmul_gflops_fp32"] = peaks["fp32"]
+    table["matmul_gflops_bf16"] = peaks["bf16"]
+    table["floor_precision"] = floor_precision
+    table["floor_images_per_s"] = floor
     table["device"] = str(device)
     table["threads"] = torch.get_num_threads()
     table["batch_size"] = config.batch_size
@@ -359,15 +381,18 @@ def training_images(suite_name: str, data_dir: str | None, download: bool = True
 def summary_lines(table: pd.DataFrame) -> list[str]:
     """What a reader wants from the table: each variant's images/s, ratio, share of the floor, memory."""
     first = table.iloc[0]
+    floor = f"{first['floor_precision']} floor"
+    bf16 = "not native here, not measured" if pd.isna(first["matmul_gflops_bf16"]) else \
+        f"{first['matmul_gflops_bf16']:.0f} GFLOP/s"
     lines = [f"device {first['device']} ({first['threads']} threads), batch {first['batch_size']}, "
              f"{first['iterations']} iterations x {first['repeats']} repeats, median images/s",
-             f"matmul peak: fp32 {first['matmul_gflops_fp32']:.0f} GFLOP/s, bf16 {first['matmul_gflops_bf16']:.0f} "
-             f"GFLOP/s; recipe step {first['reference_step_mflop_per_image']:.0f} MFLOP/image (toolkit step "
-             f"{first['toolkit_step_mflop_per_image']:.0f}); bf16 floor {first['bf16_floor_images_per_s']:.0f} images/s"]
+             f"matmul peak: fp32 {first['matmul_gflops_fp32']:.0f} GFLOP/s, bf16 {bf16}; recipe step "
+             f"{first['reference_step_mflop_per_image']:.0f} MFLOP/image (toolkit step "
+             f"{first['toolkit_step_mflop_per_image']:.0f}); {floor} {first['floor_images_per_s']:.0f} images/s"]
     width = max(len(v) for v in table["variant"])
     for row in table.itertuples():
         ratio = "(no reference)" if pd.isna(row.ratio_to_reference) else f"{row.ratio_to_reference:5.2f}x reference"
         lines.append(f"  {row.variant:{width}s}  {row.images_per_s:8.0f} images/s "
                      f"({row.min_images_per_s:.0f}-{row.max_images_per_s:.0f})  {ratio}  "
-                     f"{100 * row.share_of_bf16_floor:5.1f}% of bf16 floor  peak memory {row.peak_memory_mb:7.1f} MB")
+                     f"{100 * row.share_of_floor:5.1f}% of {floor}  peak memory {row.peak_memory_mb:7.1f} MB")
     return lines

@@ -1,5 +1,6 @@
 """The fast path against fp32, and the speed benchmark in its smoke form."""
 
+import warnings
 from dataclasses import replace
 
 import numpy as np
@@ -7,9 +8,10 @@ import pandas as pd
 import pytest
 import torch
 
-from bench.perf import (PerfConfig, run_perf, step_flops_per_image, summary_lines, variant_copies, variant_name,
-                        variant_settings)
+from bench.perf import (CUDA_VARIANTS, PerfConfig, default_variant, default_variants, run_perf, step_flops_per_image,
+                        summary_lines, variant_copies, variant_name, variant_settings)
 from bench.suites import SUITES
+from models.infogan import EmulatedBf16Warning, default_precision
 from models.trainer import Trainer
 
 SUITE = SUITES["mnist"]
@@ -41,7 +43,8 @@ def test_perf_smoke_measures_every_variant(tmp_path):
     assert list(table["variant"]) == list(config.variants)
     assert (table["images_per_s"] > 0).all() and (table["peak_memory_mb"] >= 0).all()
     assert table.loc[table["variant"] == "reference", "ratio_to_reference"].iloc[0] == 1.0
-    assert (table["matmul_gflops_fp32"] > 0).all() and (table["bf16_floor_images_per_s"] > 0).all()
+    assert (table["matmul_gflops_fp32"] > 0).all() and (table["floor_images_per_s"] > 0).all()
+    assert (table["floor_precision"] == default_precision(torch.device("cpu"))).all()
 
 
 def test_a_table_without_the_reference_prints_no_ratio():
@@ -98,7 +101,8 @@ def test_perf_command_smoke_writes_its_table(tmp_path, fake_mnist, capsys):
     table = pd.read_csv(tmp_path / "out" / "perf" / "perf.csv")
     assert list(table["variant"]) == ["reference", "toolkit-fp32", "toolkit-bf16"]
     printed = capsys.readouterr().out
-    assert "x reference" in printed and "of bf16 floor" in printed
+    floor = f"% of {default_precision(torch.device('cpu'))} floor"
+    assert "x reference" in printed and floor in printed
 
 
 def test_perf_command_refuses_an_unknown_variant(tmp_path, capsys):
@@ -159,3 +163,62 @@ def test_matmul_peak_table_gives_each_size_and_its_floor():
     assert (table["gflops_min"] > 0).all()
     # 1 MFLOP per image: the floor in images/s is the rate in FLOP/s over 1e6
     assert table["floor_images_per_s"].to_numpy() == pytest.approx(table["gflops"].to_numpy() * 1e3)
+
+
+def _without_native_bf16(monkeypatch):
+    """Make the CPU look like one whose bf16 is emulated (an AVX2 CPU without AVX512-BF16 or AMX)."""
+    import bench.perf
+    import models.infogan
+
+    monkeypatch.setattr(models.infogan, "native_bf16", lambda device: False)
+    monkeypatch.setattr(bench.perf, "native_bf16", lambda device: False)
+
+
+def test_without_native_bf16_the_defaults_are_fp32(monkeypatch):
+    cpu = torch.device("cpu")
+    _without_native_bf16(monkeypatch)
+    assert default_variant(cpu) == "toolkit-fp32+fused"
+    assert all("bf16" not in name for name in default_variants(cpu))
+    assert {"reference", "toolkit-fp32", "toolkit-fp32+fused"} <= set(default_variants(cpu))
+    for name in default_variants(cpu)[1:]:
+        variant_settings(name)
+
+
+def test_with_native_bf16_the_defaults_are_bf16(monkeypatch):
+    import bench.perf
+    import models.infogan
+
+    cpu = torch.device("cpu")
+    monkeypatch.setattr(models.infogan, "native_bf16", lambda device: True)
+    monkeypatch.setattr(bench.perf, "native_bf16", lambda device: True)
+    assert default_variant(cpu) == "toolkit-bf16+fused"
+    assert default_variants(cpu) == PerfConfig.variants and "toolkit-bf16+fused" in default_variants(cpu)
+    assert default_variants(torch.device("cuda")) == CUDA_VARIANTS
+
+
+def test_without_native_bf16_the_floor_is_the_fp32_one(monkeypatch):
+    """Where bf16 is emulated its peak is not measured, and the floor is taken at the fp32 peak."""
+    _without_native_bf16(monkeypatch)
+    images = torch.randint(0, 256, (600, 1, 28, 28), dtype=torch.uint8)
+    config = PerfConfig(batch_size=16, iterations=2, warmup=1, repeats=1, variants=("reference", "toolkit-fp32"))
+    table = run_perf(config, images, torch.device("cpu"))
+    first = table.iloc[0]
+    assert (table["floor_precision"] == "fp32").all() and table["matmul_gflops_bf16"].isna().all()
+    expected = first["matmul_gflops_fp32"] * 1e3 / first["reference_step_mflop_per_image"]
+    assert first["floor_images_per_s"] == pytest.approx(expected)
+    assert np.allclose(table["share_of_floor"], table["images_per_s"] / expected)
+    lines = summary_lines(table)
+    assert "bf16 not native here, not measured" in lines[1] and "fp32 floor" in lines[1]
+    assert all("% of fp32 floor" in line for line in lines[2:])
+
+
+def test_bf16_on_a_device_that_emulates_it_warns(monkeypatch):
+    _without_native_bf16(monkeypatch)
+    config = replace(SUITE.profiles["smoke"].train, batch_size=8)
+    with pytest.warns(EmulatedBf16Warning, match="emulated"):
+        Trainer(SUITE.latent, SUITE.network, replace(config, precision="bf16"),
+                torch.zeros(16, 1, 28, 28, dtype=torch.uint8), torch.device("cpu"), seed=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", EmulatedBf16Warning)
+        Trainer(SUITE.latent, SUITE.network, replace(config, precision="fp32"),
+                torch.zeros(16, 1, 28, 28, dtype=torch.uint8), torch.device("cpu"), seed=0)

@@ -1,6 +1,6 @@
 """The rate of each pass of the networks' convolutions: forward, input gradient, weight gradient.
 
-    python -m bench.benchmarks.conv_passes [--calls 20] [--repeats 5] [--out results/bench_conv_passes]
+    python -m bench.benchmarks.conv_passes [--calls 20] [--repeats 5] [--peak-size 2048] [--out results/bench_conv_passes]
 
 Each stride-2 layer of the MNIST networks, in each role it has in the training step (the shapes
 of ``strided_conv_forms``: D's convolutions on the joint batch of 256 in the D step and on 128
@@ -111,9 +111,11 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
     parser.add_argument("--calls", type=int, default=20, help="timed calls per pass and repeat")
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--batch-size", type=int, default=128)
+    parser.add_argument("--peak-size", type=int, default=2048,
+                        help="side of the square bf16 matrix product that measures the peak")
     parser.add_argument("--out", default="results/bench_conv_passes")
     args = parser.parse_args(argv)
-    peak = matmul_gflops(CPU, torch.bfloat16)
+    peak = matmul_gflops(CPU, torch.bfloat16, size=args.peak_size)
     table = time_passes(mnist_roles(args.batch_size), args.calls, args.repeats, peak)
     write_csv(table, Path(args.out) / "conv_passes.csv")
     print(f"{torch.get_num_threads()} threads, bf16 tensors, {args.repeats} repeats of {args.calls} calls; "

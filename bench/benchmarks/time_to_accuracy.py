@@ -5,7 +5,7 @@
         [--lambda-cont 1 --fixed-std] [--g-latent fresh|reuse] [--leak 0.01 --bn-gamma-std 0.02]
 
 Trains InfoGAN with the paper profile (5,000 iterations of batch 128) and the speed settings
-of ``--variant`` (see ``bench perf``), evaluating the categorical code's accuracy on the real
+of ``--variant`` (see ``bench perf``; by default the device's default path), evaluating the categorical code's accuracy on the real
 test set every ``--eval-every`` iterations. The clock is the training loop's own (data,
 steps, logging); the evaluations are timed apart and left out, so ``train_seconds`` is what
 training alone took to reach a point. Writes per seed ``curve_seed<k>.csv`` (iteration,
@@ -31,7 +31,7 @@ import torch
 from bench import io as bio
 from bench.aggregate import write_csv
 from bench.evaluate import clustering_metrics
-from bench.perf import variant_settings
+from bench.perf import default_variant, variant_settings
 from bench.suites import SUITES
 from datasets import ImageSplit, load_dataset
 from models.infogan import TrainConfig
@@ -56,7 +56,7 @@ class Recipe:
     G step latent (``g_latent`` "fresh": a new draw, "reuse": the D step's fakes) and its network
     details (leaky-ReLU slope ``leak`` 0.01, batch-norm scales from N(1, ``bn_gamma_std`` 0.02))."""
 
-    variant: str = "toolkit-bf16+fused"     # the default path on a CPU
+    variant: str = "toolkit-bf16+fused"     # the default path on a CPU with native bf16
     iterations: int | None = None      # cut the run (quick checks)
     lambda_cont: float | None = None   # None: the profile's weight
     fixed_std: bool = False
@@ -196,7 +196,8 @@ def describe_spread(row: dict[str, float]) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", default="0,1,2")
-    parser.add_argument("--variant", default="toolkit-bf16+fused")
+    parser.add_argument("--variant", default=None,
+                        help="a bench perf variant (default: the device's default path, e.g. toolkit-bf16+fused)")
     parser.add_argument("--stack", action="store_true", help="train the seeds together in one process")
     parser.add_argument("--eval-every", type=int, default=250)
     parser.add_argument("--iterations", type=int, default=None, help="cut the recipe (for a quick check)")
@@ -213,11 +214,12 @@ def main() -> None:
     parser.add_argument("--data-dir", default=None)
     parser.add_argument("--no-progress", action="store_true")
     args = parser.parse_args()
-    variant_settings(args.variant)
-    recipe = Recipe(args.variant, args.iterations, args.lambda_cont, args.fixed_std, args.g_latent, args.leak,
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    variant = args.variant or default_variant(device)
+    variant_settings(variant)
+    recipe = Recipe(variant, args.iterations, args.lambda_cont, args.fixed_std, args.g_latent, args.leak,
                     args.bn_gamma_std)
     out = Path(args.out)
-    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     suite = SUITES["mnist"]
     train = load_dataset(suite.dataset, suite.train_split, args.data_dir).to(device)
     test = load_dataset(suite.dataset, suite.test_split, args.data_dir).to(device)
