@@ -61,7 +61,8 @@ class PerfConfig:
 # The default set on a CUDA device: the graph replay and stacked seeds exist there only.
 CUDA_VARIANTS = ("reference", "toolkit-fp32", "toolkit-bf16", "toolkit-bf16+fused", "toolkit-bf16+fused+graph",
                  "toolkit-bf16+fused+x8", "toolkit-bf16+fused+graph+x8")
-# The default set on a CPU without native bf16, where bf16 is emulated (many times slower than fp32).
+# The default set on a CPU without native bf16, where bf16 is emulated (26 times slower than fp32 on
+# the AVX2 machine of docs/speed.md).
 FP32_CPU_VARIANTS = ("reference", "toolkit-fp32", "toolkit-fp32+cl", "toolkit-fp32+fused", "toolkit-fp32+compile")
 
 
@@ -78,6 +79,7 @@ def default_variant(device: torch.device) -> str:
     Adam, replayed from a CUDA graph on CUDA (as ``bench run`` trains by default)."""
     graph = "+graph" if default_cuda_graph(device, compile=False) else ""
     return f"toolkit-{default_precision(device)}+fused{graph}"
+
 
 FLAGS = {"cl": "channels_last", "fused": "fused_optimizer", "compile": "compile", "graph": "cuda_graph",
          "simul": "simultaneous"}

@@ -1,6 +1,7 @@
 """The rate of each pass of the networks' convolutions: forward, input gradient, weight gradient.
 
-    python -m bench.benchmarks.conv_passes [--calls 20] [--repeats 5] [--peak-size 2048] [--out results/bench_conv_passes]
+    python -m bench.benchmarks.conv_passes [--calls 20] [--repeats 5] [--peak-size 2048]
+        [--out results/bench_conv_passes]
 
 Each stride-2 layer of the MNIST networks, in each role it has in the training step (the shapes
 of ``strided_conv_forms``: D's convolutions on the joint batch of 256 in the D step and on 128

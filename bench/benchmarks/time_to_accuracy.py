@@ -4,18 +4,19 @@
         [--eval-every 250] [--out results/bench_time_to_accuracy] [--fp32-results results/bench_mnist_paper]
         [--lambda-cont 1 --fixed-std] [--g-latent fresh|reuse] [--leak 0.01 --bn-gamma-std 0.02]
 
-Trains InfoGAN with the paper profile (5,000 iterations of batch 128) and the speed settings
-of ``--variant`` (see ``bench perf``; by default the device's default path), evaluating the categorical code's accuracy on the real
-test set every ``--eval-every`` iterations. The clock is the training loop's own (data,
-steps, logging); the evaluations are timed apart and left out, so ``train_seconds`` is what
-training alone took to reach a point. Writes per seed ``curve_seed<k>.csv`` (iteration,
-train_seconds, wall_seconds, test_accuracy) and ``time_to_accuracy.csv`` (one row per seed:
-seconds to 90% and 95%, empty when never reached, the final accuracy, and, read from the
-fp32 paper benchmark's run records when given, the fp32 final accuracy of the same seed).
-A seed whose curve exists is not trained again, and the table holds the seeds of ``--seeds``
-alone: to add seeds to a folder's table, name the earlier ones too (their curves are read).
-With ``--stack`` the seeds train together in one process (models.stacked_trainer); their
-clock is then the shared one, the time all of them took together.
+Trains InfoGAN with the paper profile (5,000 iterations of batch 128) and the speed settings of
+``--variant`` (see ``bench perf``; by default the device's default path), evaluating the
+categorical code's accuracy on the real test set every ``--eval-every`` iterations. The clock is
+the training loop's own (data, steps, logging); the evaluations are timed apart and left out, so
+``train_seconds`` is what training alone took to reach a point. Writes per seed
+``curve_seed<k>.csv`` (iteration, train_seconds, wall_seconds, test_accuracy) and
+``time_to_accuracy.csv`` (one row per seed: seconds to 90% and 95%, empty when never reached,
+the final accuracy, and, read from the fp32 paper benchmark's run records when given, the fp32
+final accuracy of the same seed). A seed whose curve exists is not trained again, and the table
+holds the seeds of ``--seeds`` alone: to add seeds to a folder's table, name the earlier ones
+too (their curves are read). With ``--stack`` the seeds train together in one process
+(models.stacked_trainer); their clock is then the shared one, the time all of them took
+together.
 """
 
 from __future__ import annotations
