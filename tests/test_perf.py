@@ -166,18 +166,19 @@ def test_matmul_peak_table_gives_each_size_and_its_floor():
     assert table["floor_images_per_s"].to_numpy() == pytest.approx(table["gflops"].to_numpy() * 1e3)
 
 
-def _without_native_bf16(monkeypatch):
-    """Make the CPU look like one whose bf16 is emulated (an AVX2 CPU without AVX512-BF16 or AMX)."""
+def _pretend_native_bf16(monkeypatch, native: bool) -> None:
+    """Make the CPU look like one with native bf16 or like one that emulates it (an AVX2 CPU
+    without AVX512-BF16 or AMX)."""
     import bench.perf
     import models.infogan
 
-    monkeypatch.setattr(models.infogan, "native_bf16", lambda device: False)
-    monkeypatch.setattr(bench.perf, "native_bf16", lambda device: False)
+    monkeypatch.setattr(models.infogan, "native_bf16", lambda device: native)
+    monkeypatch.setattr(bench.perf, "native_bf16", lambda device: native)
 
 
 def test_without_native_bf16_the_defaults_are_fp32(monkeypatch):
     cpu = torch.device("cpu")
-    _without_native_bf16(monkeypatch)
+    _pretend_native_bf16(monkeypatch, False)
     assert default_variant(cpu) == "toolkit-fp32+fused"
     assert all("bf16" not in name for name in default_variants(cpu))
     assert {"reference", "toolkit-fp32", "toolkit-fp32+fused"} <= set(default_variants(cpu))
@@ -186,12 +187,8 @@ def test_without_native_bf16_the_defaults_are_fp32(monkeypatch):
 
 
 def test_with_native_bf16_the_defaults_are_bf16(monkeypatch):
-    import bench.perf
-    import models.infogan
-
     cpu = torch.device("cpu")
-    monkeypatch.setattr(models.infogan, "native_bf16", lambda device: True)
-    monkeypatch.setattr(bench.perf, "native_bf16", lambda device: True)
+    _pretend_native_bf16(monkeypatch, True)
     assert default_variant(cpu) == "toolkit-bf16+fused"
     assert default_variants(cpu) == PerfConfig.variants and "toolkit-bf16+fused" in default_variants(cpu)
     assert default_variants(torch.device("cuda")) == CUDA_VARIANTS
@@ -199,7 +196,7 @@ def test_with_native_bf16_the_defaults_are_bf16(monkeypatch):
 
 def test_without_native_bf16_the_floor_is_the_fp32_one(monkeypatch):
     """Where bf16 is emulated its peak is not measured, and the floor is taken at the fp32 peak."""
-    _without_native_bf16(monkeypatch)
+    _pretend_native_bf16(monkeypatch, False)
     images = torch.randint(0, 256, (600, 1, 28, 28), dtype=torch.uint8)
     config = PerfConfig(batch_size=16, iterations=2, warmup=1, repeats=1, variants=("reference", "toolkit-fp32"))
     table = run_perf(config, images, torch.device("cpu"))
@@ -214,7 +211,7 @@ def test_without_native_bf16_the_floor_is_the_fp32_one(monkeypatch):
 
 
 def test_bf16_on_a_device_that_emulates_it_warns(monkeypatch):
-    _without_native_bf16(monkeypatch)
+    _pretend_native_bf16(monkeypatch, False)
     config = replace(SUITE.profiles["smoke"].train, batch_size=8)
     with pytest.warns(EmulatedBf16Warning, match="emulated"):
         Trainer(SUITE.latent, SUITE.network, replace(config, precision="bf16"),
