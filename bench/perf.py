@@ -36,8 +36,7 @@ from torchvision.transforms import functional as TF
 from tqdm.auto import tqdm
 
 from bench.suites import SUITES
-from models.infogan import (PRECISIONS, InfoGANStep, TrainConfig, default_cuda_graph, default_precision,
-                            native_bf16)
+from models.infogan import PRECISIONS, InfoGANStep, TrainConfig, default_cuda_graph, default_precision
 from models.networks import build_networks
 from models.stacked_trainer import StackedTrainer
 
@@ -71,7 +70,7 @@ def default_variants(device: torch.device) -> tuple[str, ...]:
     CPU with native bf16, the fp32 set on any other CPU."""
     if device.type == "cuda":
         return CUDA_VARIANTS
-    return PerfConfig.variants if native_bf16(device) else FP32_CPU_VARIANTS
+    return PerfConfig.variants if default_precision(device) == "bf16" else FP32_CPU_VARIANTS
 
 
 def default_variant(device: torch.device) -> str:
@@ -314,9 +313,9 @@ def run_perf(config: PerfConfig, images: torch.Tensor, device: torch.device, pro
             variant_settings(name)  # unknown names fail before anything is timed
     reference_flops = recipe_flops_per_image(config.suite, config.batch_size, device)
     toolkit_flops = step_flops_per_image(config.suite, config.batch_size, device)
+    floor_precision = default_precision(device)  # bf16 exactly where bf16 is native
     peaks = {precision: matmul_gflops(device, MATMUL_DTYPES[precision])
-             if precision == "fp32" or native_bf16(device) else float("nan") for precision in MATMUL_DTYPES}
-    floor_precision = default_precision(device)
+             if precision in ("fp32", floor_precision) else float("nan") for precision in MATMUL_DTYPES}
     floor = floor_images_per_s(peaks[floor_precision], reference_flops)
     loops, seconds, memory = {}, {name: [] for name in config.variants}, {}
     bar = tqdm(total=len(config.variants) * config.repeats, desc="perf", unit="block", disable=not progress,

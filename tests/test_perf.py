@@ -169,11 +169,9 @@ def test_matmul_peak_table_gives_each_size_and_its_floor():
 def _pretend_native_bf16(monkeypatch, native: bool) -> None:
     """Make the CPU look like one with native bf16 or like one that emulates it (an AVX2 CPU
     without AVX512-BF16 or AMX)."""
-    import bench.perf
     import models.infogan
 
     monkeypatch.setattr(models.infogan, "native_bf16", lambda device: native)
-    monkeypatch.setattr(bench.perf, "native_bf16", lambda device: native)
 
 
 def test_without_native_bf16_the_defaults_are_fp32(monkeypatch):
