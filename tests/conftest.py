@@ -29,7 +29,7 @@ def worker_threads(cores: int, workers: int) -> int:
 def pytest_configure(config: pytest.Config) -> None:
     """In a pytest-xdist worker, torch and the processes the tests start use the worker's share
     of the cores, unless OMP_NUM_THREADS says otherwise. Two workers of two threads each on two
-    cores made every test about twice as slow as one thread each."""
+    cores made the tests 1.6 times as slow as one thread each (982 s against 618 s)."""
     workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
     if workers > 1 and "OMP_NUM_THREADS" not in os.environ:
         threads = worker_threads(torch.get_num_threads(), workers)
