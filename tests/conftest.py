@@ -16,23 +16,20 @@ import numpy as np
 import pytest
 import torch
 
+from bench.launchers import LaunchOptions, threads_per_run
 from datasets import sfm
 from datasets.idx import write_idx
 from datasets.mnist import ALL_FILES, find_file
 
 
-def worker_threads(cores: int, workers: int) -> int:
-    """Threads for each of ``workers`` test processes sharing ``cores``: cores // workers, at least 1."""
-    return max(1, cores // workers)
-
-
 def pytest_configure(config: pytest.Config) -> None:
     """In a pytest-xdist worker, torch and the processes the tests start use the worker's share
-    of the cores, unless OMP_NUM_THREADS says otherwise. Two workers of two threads each on two
-    cores made the tests 1.6 times as slow as one thread each (982 s against 618 s)."""
+    of the cores (the share `bench run --jobs N` gives each local worker), unless OMP_NUM_THREADS
+    says otherwise. Two workers of two threads each on two cores made the tests 1.6 times as slow
+    as one thread each (982 s against 618 s)."""
     workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
     if workers > 1 and "OMP_NUM_THREADS" not in os.environ:
-        threads = worker_threads(torch.get_num_threads(), workers)
+        threads = threads_per_run(LaunchOptions("local", jobs=workers))
         torch.set_num_threads(threads)
         os.environ["OMP_NUM_THREADS"] = str(threads)
 

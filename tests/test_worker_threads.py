@@ -7,13 +7,14 @@ import sys
 
 import torch
 
-from tests.conftest import worker_threads
+from bench.launchers import LaunchOptions, threads_per_run, torch_threads
 
 
 def test_workers_split_the_cores_between_them():
-    assert worker_threads(2, 2) == 1
-    assert worker_threads(16, 2) == 8
-    assert worker_threads(1, 2) == 1
+    """The share of ``threads_per_run``, which the test workers take as local workers do."""
+    for threads, workers, share in ((2, 2, 1), (16, 2, 8), (1, 2, 1)):
+        with torch_threads(threads):
+            assert threads_per_run(LaunchOptions("local", jobs=workers)) == share
 
 
 def test_a_started_process_runs_on_as_many_threads_as_the_test():
