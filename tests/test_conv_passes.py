@@ -8,6 +8,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from bench.benchmarks.conv_passes import conv_flops, main, weight_gradient_im2col
 from bench.benchmarks.strided_conv_forms import mnist_roles
+from models.infogan import default_precision
 
 
 @pytest.mark.parametrize("role", mnist_roles(batch_size=2), ids=lambda role: role.name)
@@ -35,7 +36,7 @@ def test_the_im2col_weight_gradient_is_the_convolutions(in_channels):
 
 
 def test_the_benchmark_writes_one_row_per_pass_a_role_takes(tmp_path):
-    # a small peak product: where bf16 is emulated, the default 2048 x 2048 one takes minutes
+    """In the device's default precision: fp32 where bf16 is emulated (passes of minutes there)."""
     table = main(["--calls", "1", "--repeats", "1", "--batch-size", "4", "--peak-size", "256", "--out", str(tmp_path)])
     written = pd.read_csv(tmp_path / "conv_passes.csv")
     passes = dict(written.groupby("layer", sort=False)["pass"].apply(list))
@@ -44,3 +45,10 @@ def test_the_benchmark_writes_one_row_per_pass_a_role_takes(tmp_path):
     assert passes["G upconv 128->64"] == ["forward", "input gradient", "weight gradient"]
     assert len(written) == len(table) == 17
     assert (written[["ms", "gflops", "share_of_peak"]] > 0).all().all()
+    assert set(written["precision"]) == {default_precision(torch.device("cpu"))}
+
+
+def test_the_precision_can_be_asked_for(tmp_path):
+    table = main(["--calls", "1", "--repeats", "1", "--batch-size", "2", "--peak-size", "64", "--precision", "fp32",
+                  "--out", str(tmp_path)])
+    assert set(table["precision"]) == {"fp32"} and (table["ms"] > 0).all()

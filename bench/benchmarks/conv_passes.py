@@ -1,18 +1,20 @@
 """The rate of each pass of the networks' convolutions: forward, input gradient, weight gradient.
 
     python -m bench.benchmarks.conv_passes [--calls 20] [--repeats 5] [--peak-size 2048]
-        [--out results/bench_conv_passes]
+        [--precision bf16|fp32] [--out results/bench_conv_passes]
 
 Each stride-2 layer of the MNIST networks, in each role it has in the training step (the shapes
 of ``strided_conv_forms``: D's convolutions on the joint batch of 256 in the D step and on 128
-fakes in the G step, G's upconvolutions on 128), is timed pass by pass on bf16 tensors, the
-dtype autocast gives them: ``aten.convolution`` for the forward pass and
+fakes in the G step, G's upconvolutions on 128), is timed pass by pass on tensors of the
+device's default precision (bf16, the dtype autocast gives them, where bf16 is native; fp32
+elsewhere; ``--precision`` picks): ``aten.convolution`` for the forward pass and
 ``aten.convolution_backward`` with one output asked for at a time for the input gradient and
 the weight gradient. Only the passes the role takes are timed (D's first layer needs no input
 gradient in the D step, and D's weights get none in the G step). All three passes of a layer
 do the same arithmetic, 2 x (output pixels of the convolution) x (input channels) x 16 FLOPs
 (for a transposed convolution, its input pixels times its output channels), so their rates
-compare directly, and against the device's bf16 matmul peak measured in the same run.
+compare directly, and against the device's matmul peak in the same precision, measured in the
+same run.
 
 For D's convolutions in the D step the weight gradient is also computed as one matrix product:
 the input, padded and in channels-last order, viewed as its 4x4 windows (im2col; a strided view
@@ -35,7 +37,8 @@ import torch.nn.functional as F
 
 from bench.aggregate import write_csv
 from bench.benchmarks.strided_conv_forms import LayerRole, mnist_roles
-from bench.perf import matmul_gflops, time_block
+from bench.perf import MATMUL_DTYPES, matmul_gflops, time_block
+from models.infogan import default_precision
 
 STRIDE, PADDING, KERNEL = [2, 2], [1, 1], 4
 CPU = torch.device("cpu")
@@ -84,12 +87,13 @@ def role_passes(role: LayerRole, dtype: torch.dtype = torch.bfloat16) -> dict[st
     return passes
 
 
-def time_passes(roles: list[LayerRole], calls: int, repeats: int, peak_gflops: float) -> pd.DataFrame:
-    """Median milliseconds per call of every pass of every role (repeats go round the passes in
-    turn), its GFLOP/s and its share of the matmul peak."""
+def time_passes(roles: list[LayerRole], calls: int, repeats: int, peak_gflops: float,
+                dtype: torch.dtype = torch.bfloat16) -> pd.DataFrame:
+    """Median milliseconds per call of every pass of every role on ``dtype`` tensors (repeats go
+    round the passes in turn), its GFLOP/s and its share of the matmul peak."""
     rows = []
     for role in roles:
-        passes = role_passes(role)
+        passes = role_passes(role, dtype)
         for run in passes.values():
             for _ in range(3):
                 run()
@@ -113,14 +117,19 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--peak-size", type=int, default=2048,
-                        help="side of the square bf16 matrix product that measures the peak")
+                        help="side of the square matrix product that measures the peak")
+    parser.add_argument("--precision", choices=sorted(MATMUL_DTYPES), default=None,
+                        help="tensors' precision (default: the device's default, bf16 where it is native)")
     parser.add_argument("--out", default="results/bench_conv_passes")
     args = parser.parse_args(argv)
-    peak = matmul_gflops(CPU, torch.bfloat16, size=args.peak_size)
-    table = time_passes(mnist_roles(args.batch_size), args.calls, args.repeats, peak)
+    precision = args.precision or default_precision(CPU)
+    dtype = MATMUL_DTYPES[precision]
+    peak = matmul_gflops(CPU, dtype, size=args.peak_size)
+    table = time_passes(mnist_roles(args.batch_size), args.calls, args.repeats, peak, dtype)
+    table.insert(3, "precision", precision)
     write_csv(table, Path(args.out) / "conv_passes.csv")
-    print(f"{torch.get_num_threads()} threads, bf16 tensors, {args.repeats} repeats of {args.calls} calls; "
-          f"bf16 matmul peak {peak:.0f} GFLOP/s")
+    print(f"{torch.get_num_threads()} threads, {precision} tensors, {args.repeats} repeats of {args.calls} calls; "
+          f"{precision} matmul peak {peak:.0f} GFLOP/s")
     print(table.drop(columns=["ms_min", "ms_max"]).round(2).to_string(index=False))
     return table
 

@@ -1,10 +1,10 @@
 """Where the training step's time goes: torch.profiler over a few steps of the MNIST recipe.
 
-    python -m bench.benchmarks.step_profile [--precision bf16] [--steps 10] [--rows 15]
+    python -m bench.benchmarks.step_profile [--precision bf16|fp32] [--steps 10] [--rows 15]
         [--out results/bench_step_profile]
 
-Runs the toolkit's step as ``bench perf`` times it (variant ``toolkit-<precision>+fused``, on
-the CPU, batches drawn by index from random uint8 images): 5 steps to warm up, then
+Runs the toolkit's step as ``bench perf`` times it (variant ``toolkit-<precision>+fused``, the
+precision by default the device's default, bf16 where it is native and fp32 elsewhere, on the CPU, batches drawn by index from random uint8 images): 5 steps to warm up, then
 ``--steps`` steps under the profiler. Prints the milliseconds per step, each op's share of the
 self time, and the ops grouped by input shapes (which layer an op belongs to), and writes the
 per-op table to ``<out>/step_profile.csv``.
@@ -32,6 +32,7 @@ from torch.utils.flop_counter import FlopCounterMode
 from bench.aggregate import write_csv
 from bench.perf import (MATMUL_DTYPES, PerfConfig, floor_images_per_s, matmul_gflops, recipe_flops_per_image,
                         toolkit_loop)
+from models.infogan import default_precision
 
 COMPUTE_KINDS = ("matrix products", "convolution forward", "convolution backward")
 
@@ -98,11 +99,14 @@ def kernel_ceiling(kinds: pd.DataFrame, batch_size: int, floor_flops_per_image: 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--precision", default="bf16", choices=sorted(MATMUL_DTYPES))
+    parser.add_argument("--precision", default=None, choices=sorted(MATMUL_DTYPES),
+                        help="default: the device's default, bf16 where it is native")
     parser.add_argument("--steps", type=int, default=10)
     parser.add_argument("--rows", type=int, default=15)
     parser.add_argument("--out", default="results/bench_step_profile")
     args = parser.parse_args()
+    cpu = torch.device("cpu")
+    args.precision = args.precision or default_precision(cpu)
     batch_size = 128
     ms_per_step, averages, flops = profile_step(args.precision, args.steps, batch_size)
     rows = [{"op": e.key, "input_shapes": str(e.input_shapes), "calls_per_step": e.count / args.steps,
@@ -124,7 +128,6 @@ def main() -> None:
     for row in kinds.itertuples():
         rate = f"  {row.gflop_per_step:5.2f} GFLOP at {row.gflop_per_s:4.0f} GFLOP/s" if row.kind in COMPUTE_KINDS else ""
         print(f"  {row.kind:22s} {row.ms_per_step:6.1f} ms  {100 * row.share:5.1f}%{rate}")
-    cpu = torch.device("cpu")
     ceiling = kernel_ceiling(kinds, batch_size, recipe_flops_per_image("mnist", batch_size, cpu),
                              matmul_gflops(cpu, MATMUL_DTYPES[args.precision]))
     print(f"kernel-bound ceiling: {ceiling['ceiling_images_per_s']:,.0f} images/s with only the convolutions and "
