@@ -3,11 +3,12 @@
     python -m bench.benchmarks.step_profile [--precision bf16|fp32] [--steps 10] [--rows 15]
         [--out results/bench_step_profile]
 
-Runs the toolkit's step as ``bench perf`` times it (variant ``toolkit-<precision>+fused``, the
-precision by default the device's default, bf16 where it is native and fp32 elsewhere, on the CPU, batches drawn by index from random uint8 images): 5 steps to warm up, then
-``--steps`` steps under the profiler. Prints the milliseconds per step, each op's share of the
-self time, and the ops grouped by input shapes (which layer an op belongs to), and writes the
-per-op table to ``<out>/step_profile.csv``.
+Runs the toolkit's step as ``bench perf`` times it (variant ``toolkit-<precision>+fused``, on
+the CPU, batches drawn by index from random uint8 images; the precision is the device's default,
+bf16 where it is native and fp32 elsewhere, unless ``--precision`` names one): 5 steps to warm
+up, then ``--steps`` steps under the profiler. Prints the milliseconds per step, each op's share
+of the self time, and the ops grouped by input shapes (which layer an op belongs to), and writes
+the per-op table to ``<out>/step_profile.csv``.
 
 It then groups the ops by kind (matrix products, convolutions forward and backward, casts,
 optimiser, batch norm, the rest), divides each compute kind's FLOPs (torch.utils.flop_counter,
@@ -106,9 +107,9 @@ def main() -> None:
     parser.add_argument("--out", default="results/bench_step_profile")
     args = parser.parse_args()
     cpu = torch.device("cpu")
-    args.precision = args.precision or default_precision(cpu)
+    precision = args.precision or default_precision(cpu)
     batch_size = 128
-    ms_per_step, averages, flops = profile_step(args.precision, args.steps, batch_size)
+    ms_per_step, averages, flops = profile_step(precision, args.steps, batch_size)
     rows = [{"op": e.key, "input_shapes": str(e.input_shapes), "calls_per_step": e.count / args.steps,
              "self_ms_per_step": e.self_cpu_time_total / 1000 / args.steps} for e in averages]
     table = pd.DataFrame(rows).sort_values("self_ms_per_step", ascending=False)
@@ -117,7 +118,7 @@ def main() -> None:
     kinds = kind_table(table, flops)
     write_csv(table, Path(args.out) / "step_profile.csv")
     write_csv(kinds, Path(args.out) / "step_profile_kinds.csv")
-    print(f"{args.precision}: {ms_per_step:.1f} ms per step of batch {batch_size} (profiled: {total:.1f} ms of self time)")
+    print(f"{precision}: {ms_per_step:.1f} ms per step of batch {batch_size} (profiled: {total:.1f} ms of self time)")
     print("share of self time by op:")
     for op, ms in by_op.head(args.rows).items():
         print(f"  {op:40s} {ms:6.1f} ms  {100 * ms / total:5.1f}%")
@@ -129,7 +130,7 @@ def main() -> None:
         rate = f"  {row.gflop_per_step:5.2f} GFLOP at {row.gflop_per_s:4.0f} GFLOP/s" if row.kind in COMPUTE_KINDS else ""
         print(f"  {row.kind:22s} {row.ms_per_step:6.1f} ms  {100 * row.share:5.1f}%{rate}")
     ceiling = kernel_ceiling(kinds, batch_size, recipe_flops_per_image("mnist", batch_size, cpu),
-                             matmul_gflops(cpu, MATMUL_DTYPES[args.precision]))
+                             matmul_gflops(cpu, MATMUL_DTYPES[precision]))
     print(f"kernel-bound ceiling: {ceiling['ceiling_images_per_s']:,.0f} images/s with only the convolutions and "
           f"matrix products taking time = {100 * ceiling['ceiling_share_of_floor']:.0f}% of the floor "
           f"({ceiling['floor_images_per_s']:,.0f} images/s at the measured {ceiling['peak_gflops']:.0f} GFLOP/s)")
