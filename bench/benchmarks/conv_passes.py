@@ -65,7 +65,7 @@ def weight_gradient_im2col(grad_out: torch.Tensor, x: torch.Tensor) -> torch.Ten
     return (grad_rows.t() @ columns).view(out_channels, KERNEL, KERNEL, c).permute(0, 3, 1, 2)
 
 
-def role_passes(role: LayerRole, dtype: torch.dtype = torch.bfloat16) -> dict[str, Callable[[], object]]:
+def role_passes(role: LayerRole, dtype: torch.dtype) -> dict[str, Callable[[], object]]:
     """The passes the role takes, each a call on fixed random tensors of the role's shapes."""
     generator = torch.Generator().manual_seed(0)
     x = torch.randn(role.input_shape, generator=generator).to(dtype)
@@ -88,7 +88,7 @@ def role_passes(role: LayerRole, dtype: torch.dtype = torch.bfloat16) -> dict[st
 
 
 def time_passes(roles: list[LayerRole], calls: int, repeats: int, peak_gflops: float,
-                dtype: torch.dtype = torch.bfloat16) -> pd.DataFrame:
+                dtype: torch.dtype) -> pd.DataFrame:
     """Median milliseconds per call of every pass of every role on ``dtype`` tensors (repeats go
     round the passes in turn), its GFLOP/s and its share of the matmul peak."""
     rows = []
@@ -118,18 +118,17 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--peak-size", type=int, default=2048,
                         help="side of the square matrix product that measures the peak")
-    parser.add_argument("--precision", choices=sorted(MATMUL_DTYPES), default=None,
-                        help="tensors' precision (default: the device's default, bf16 where it is native)")
+    parser.add_argument("--precision", choices=sorted(MATMUL_DTYPES), default=default_precision(CPU),
+                        help="tensors' precision (default: the device's, bf16 where it is native: %(default)s)")
     parser.add_argument("--out", default="results/bench_conv_passes")
     args = parser.parse_args(argv)
-    precision = args.precision or default_precision(CPU)
-    dtype = MATMUL_DTYPES[precision]
+    dtype = MATMUL_DTYPES[args.precision]
     peak = matmul_gflops(CPU, dtype, size=args.peak_size)
     table = time_passes(mnist_roles(args.batch_size), args.calls, args.repeats, peak, dtype)
-    table.insert(3, "precision", precision)
+    table.insert(3, "precision", args.precision)
     write_csv(table, Path(args.out) / "conv_passes.csv")
-    print(f"{torch.get_num_threads()} threads, {precision} tensors, {args.repeats} repeats of {args.calls} calls; "
-          f"{precision} matmul peak {peak:.0f} GFLOP/s")
+    print(f"{torch.get_num_threads()} threads, {args.precision} tensors, {args.repeats} repeats of {args.calls} calls; "
+          f"{args.precision} matmul peak {peak:.0f} GFLOP/s")
     print(table.drop(columns=["ms_min", "ms_max"]).round(2).to_string(index=False))
     return table
 

@@ -100,16 +100,15 @@ def kernel_ceiling(kinds: pd.DataFrame, batch_size: int, floor_flops_per_image: 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--precision", default=None, choices=sorted(MATMUL_DTYPES),
-                        help="default: the device's default, bf16 where it is native")
+    parser.add_argument("--precision", default=default_precision(torch.device("cpu")), choices=sorted(MATMUL_DTYPES),
+                        help="default: the device's, bf16 where it is native: %(default)s")
     parser.add_argument("--steps", type=int, default=10)
     parser.add_argument("--rows", type=int, default=15)
     parser.add_argument("--out", default="results/bench_step_profile")
     args = parser.parse_args()
     cpu = torch.device("cpu")
-    precision = args.precision or default_precision(cpu)
     batch_size = 128
-    ms_per_step, averages, flops = profile_step(precision, args.steps, batch_size)
+    ms_per_step, averages, flops = profile_step(args.precision, args.steps, batch_size)
     rows = [{"op": e.key, "input_shapes": str(e.input_shapes), "calls_per_step": e.count / args.steps,
              "self_ms_per_step": e.self_cpu_time_total / 1000 / args.steps} for e in averages]
     table = pd.DataFrame(rows).sort_values("self_ms_per_step", ascending=False)
@@ -118,7 +117,7 @@ def main() -> None:
     kinds = kind_table(table, flops)
     write_csv(table, Path(args.out) / "step_profile.csv")
     write_csv(kinds, Path(args.out) / "step_profile_kinds.csv")
-    print(f"{precision}: {ms_per_step:.1f} ms per step of batch {batch_size} (profiled: {total:.1f} ms of self time)")
+    print(f"{args.precision}: {ms_per_step:.1f} ms per step of batch {batch_size} (profiled: {total:.1f} ms of self time)")
     print("share of self time by op:")
     for op, ms in by_op.head(args.rows).items():
         print(f"  {op:40s} {ms:6.1f} ms  {100 * ms / total:5.1f}%")
@@ -130,7 +129,7 @@ def main() -> None:
         rate = f"  {row.gflop_per_step:5.2f} GFLOP at {row.gflop_per_s:4.0f} GFLOP/s" if row.kind in COMPUTE_KINDS else ""
         print(f"  {row.kind:22s} {row.ms_per_step:6.1f} ms  {100 * row.share:5.1f}%{rate}")
     ceiling = kernel_ceiling(kinds, batch_size, recipe_flops_per_image("mnist", batch_size, cpu),
-                             matmul_gflops(cpu, MATMUL_DTYPES[precision]))
+                             matmul_gflops(cpu, MATMUL_DTYPES[args.precision]))
     print(f"kernel-bound ceiling: {ceiling['ceiling_images_per_s']:,.0f} images/s with only the convolutions and "
           f"matrix products taking time = {100 * ceiling['ceiling_share_of_floor']:.0f}% of the floor "
           f"({ceiling['floor_images_per_s']:,.0f} images/s at the measured {ceiling['peak_gflops']:.0f} GFLOP/s)")
