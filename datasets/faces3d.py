@@ -40,14 +40,14 @@ from tqdm.auto import tqdm
 
 from datasets.base import DatasetError, ImageSplit
 from datasets.paths import default_cache_dir, resolve_data_dir
-from datasets.render import RenderSettings, render_face
+from datasets.render import RenderSettings, render_lights
 from datasets.sfm import ShapeModel, load_sfm
 
 FACTOR_NAMES = ("azimuth", "elevation", "light", "width", "identity")
 SPLITS = ("train", "test")
 CACHE_FORMAT = 1
 CACHE_SUBFOLDER = "faces3d"
-CHUNK = 128  # images per chunk handed to a rendering process
+CHUNK = 32  # poses (each under every light) per chunk handed to a rendering process
 
 log = logging.getLogger(__name__)
 
@@ -140,19 +140,33 @@ def _set_state(settings: RenderSettings, values: list[np.ndarray], shapes: np.nd
 
 
 def _render_factors(factors: np.ndarray) -> np.ndarray:
-    """Images [n, S, S] for factor vectors [n, K], from the state set by :func:`_set_state`."""
+    """Images [n, S, S] for factor vectors [n, K], from the state set by :func:`_set_state`.
+    Rows that differ only in the light share one rasterisation of their pose."""
     s = _STATE
-    az, el, li, wi = (s["values"][k][factors[:, k]] for k in range(4))
-    out = np.empty((len(factors), s["settings"].image_size, s["settings"].image_size), dtype=np.uint8)
-    for n, identity in enumerate(factors[:, 4]):
-        out[n] = render_face(s["shapes"][identity], s["triangles"], az[n], el[n], li[n], wi[n], s["settings"])
+    size = s["settings"].image_size
+    out = np.empty((len(factors), size, size), dtype=np.uint8)
+    light = FACTOR_NAMES.index("light")
+    poses, which = np.unique(np.delete(factors, light, axis=1), axis=0, return_inverse=True)
+    for p, (azimuth, elevation, width, identity) in enumerate(poses):
+        rows = np.flatnonzero(which.reshape(-1) == p)
+        lights = s["values"][light][factors[rows, light]]
+        out[rows] = render_lights(s["shapes"][identity], s["triangles"], s["values"][0][azimuth],
+                                  s["values"][1][elevation], lights, s["values"][3][width], s["settings"])
     return out
 
 
-def _render_range(bounds: tuple[int, int]) -> np.ndarray:
-    """Images [n, S, S] of grid positions ``start..stop-1``."""
-    start, stop = bounds
-    return _render_factors(np.stack(np.unravel_index(np.arange(start, stop), _STATE["sizes"]), axis=1))
+def _render_positions(positions: np.ndarray) -> np.ndarray:
+    """Images [n, S, S] of the grid positions ``positions`` [n]."""
+    return _render_factors(np.stack(np.unravel_index(positions, _STATE["sizes"]), axis=1))
+
+
+def pose_chunks(sizes: tuple[int, ...], poses_per_chunk: int) -> list[np.ndarray]:
+    """The grid positions cut into chunks of ``poses_per_chunk`` poses, each pose with all its
+    lights (so that a chunk rasterises each of its poses once)."""
+    light = FACTOR_NAMES.index("light")
+    positions = np.moveaxis(np.arange(int(np.prod(sizes))).reshape(sizes), light, -1).reshape(-1)
+    step = poses_per_chunk * sizes[light]
+    return [positions[start:start + step] for start in range(0, positions.size, step)]
 
 
 def _render_state(config: Faces3DConfig, model: ShapeModel) -> tuple:
@@ -187,24 +201,23 @@ def render_grid(
     """Render the whole grid: uint8 images [N, 1, S, S], in chunks, over ``workers`` processes."""
     state = _render_state(config, model)
     total, size = config.num_images, config.image_size
-    chunks = [(start, min(start + CHUNK, total)) for start in range(0, total, CHUNK)]
+    chunks = pose_chunks(config.factor_sizes, CHUNK)
     workers = min(workers or default_workers(), len(chunks))
     images = np.empty((total, 1, size, size), dtype=np.uint8)
     bar = tqdm(total=total, desc=f"rendering faces3d ({total} images)", unit="img", disable=not progress)
     with bar:
         if workers <= 1:
             _set_state(*state)
-            results = map(_render_range, chunks)
-            for (start, stop), block in zip(chunks, results):
-                images[start:stop, 0] = block
-                bar.update(stop - start)
+            for positions in chunks:
+                images[positions, 0] = _render_positions(positions)
+                bar.update(positions.size)
         else:
             context = multiprocessing.get_context(_start_method())
             try:
                 with ProcessPoolExecutor(workers, mp_context=context, initializer=_set_state, initargs=state) as pool:
-                    for (start, stop), block in zip(chunks, pool.map(_render_range, chunks)):
-                        images[start:stop, 0] = block
-                        bar.update(stop - start)
+                    for positions, block in zip(chunks, pool.map(_render_positions, chunks)):
+                        images[positions, 0] = block
+                        bar.update(positions.size)
             except BrokenProcessPool as exc:
                 raise DatasetError(f"a faces3d rendering process died ({exc}); try again with workers=1") from exc
     return images

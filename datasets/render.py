@@ -79,19 +79,36 @@ def _edge(ax: np.ndarray, ay: np.ndarray, bx: np.ndarray, by: np.ndarray, px: np
     return (bx - ax) * (py - ay) - (by - ay) * (px - ax)
 
 
-def rasterize(
-    u: np.ndarray, v: np.ndarray, depth: np.ndarray, values: np.ndarray, triangles: np.ndarray, size: int
-) -> np.ndarray:
-    """Z-buffer rasterisation of a mesh into a ``size`` x ``size`` float image (background 0).
+@dataclass(frozen=True)
+class Fragments:
+    """The visible surface of a rasterised mesh: for each covered pixel (flat index into the
+    ``size`` x ``size`` image), the nearest triangle and the barycentric weights of the pixel
+    centre in it. What a pixel shows depends on the pose alone, so one set of fragments serves
+    every lighting of that pose."""
+
+    pixel: np.ndarray     # [F] flat pixel indices, each once
+    corners: np.ndarray   # [F, 3] vertex indices of the triangle drawn there
+    weights: np.ndarray   # [F, 3] barycentric weights of the pixel centre
+    size: int
+
+    def image(self, values: np.ndarray) -> np.ndarray:
+        """The float image [size, size] of per-vertex ``values`` [V] interpolated barycentrically
+        over the drawn triangles (background 0)."""
+        image = np.zeros(self.size * self.size)
+        image[self.pixel] = (self.weights * values[self.corners]).sum(1)
+        return image.reshape(self.size, self.size)
+
+
+def visible_fragments(u: np.ndarray, v: np.ndarray, depth: np.ndarray, triangles: np.ndarray, size: int) -> Fragments:
+    """Z-buffer visibility of a mesh in a ``size`` x ``size`` image.
 
     ``u``, ``v`` are vertex positions in pixels (column, row; pixel (i, j) has its centre at
-    (i + 0.5, j + 0.5)), ``depth`` grows towards the viewer, ``values`` are interpolated
-    barycentrically. Only triangles that appear clockwise on screen (i.e. counter-clockwise in a
-    y-up frame: facing the viewer) are drawn. Work is vectorised over triangles: triangles are
-    grouped by the size of their pixel bounding box and each group tests all pixels of its boxes
-    at once; the nearest candidate per pixel wins.
+    (i + 0.5, j + 0.5)) and ``depth`` grows towards the viewer. Only triangles that appear
+    clockwise on screen (i.e. counter-clockwise in a y-up frame: facing the viewer) are drawn.
+    Work is vectorised over triangles: triangles are grouped by the size of their pixel bounding
+    box and each group tests all pixels of its boxes at once; the nearest candidate per pixel wins.
     """
-    tu, tv, tz, ts = u[triangles], v[triangles], depth[triangles], values[triangles]
+    tu, tv, tz = u[triangles], v[triangles], depth[triangles]
     area = _edge(tu[:, 0], tv[:, 0], tu[:, 1], tv[:, 1], tu[:, 2], tv[:, 2])
     i0 = np.maximum(np.ceil(tu.min(1) - 0.5), 0).astype(np.int64)
     i1 = np.minimum(np.floor(tu.max(1) - 0.5), size - 1).astype(np.int64)
@@ -101,7 +118,7 @@ def rasterize(
     box = np.maximum(nw, nh)
     drawn = (area < -1e-12) & (nw > 0) & (nh > 0)
 
-    pixels, depths, shades = [], [], []
+    pixels, depths, weights, tris = [], [], [], []
     low = 0
     while drawn.any() and low < box[drawn].max():
         high = max(1, 2 * low)
@@ -120,21 +137,30 @@ def rasterize(
         w2 = 1.0 - w0 - w1
         inside = (dx < nw[group, None]) & (dy < nh[group, None]) & (w0 >= -1e-9) & (w1 >= -1e-9) & (w2 >= -1e-9)
         rows, cols = np.nonzero(inside)
-        weights = np.stack([w0[rows, cols], w1[rows, cols], w2[rows, cols]], axis=1)
+        found = np.stack([w0[rows, cols], w1[rows, cols], w2[rows, cols]], axis=1)
         tri = group[rows]
         pixels.append(py[rows, cols] * size + px[rows, cols])
-        depths.append((weights * tz[tri]).sum(1))
-        shades.append((weights * ts[tri]).sum(1))
+        depths.append((found * tz[tri]).sum(1))
+        weights.append(found)
+        tris.append(tri)
 
-    image = np.zeros(size * size)
-    if pixels:
-        pixel, near, shade = np.concatenate(pixels), np.concatenate(depths), np.concatenate(shades)
-        order = np.lexsort((-near, pixel))           # by pixel, nearest first
-        pixel, shade = pixel[order], shade[order]
-        first = np.ones(pixel.shape[0], dtype=bool)
-        first[1:] = pixel[1:] != pixel[:-1]
-        image[pixel[first]] = shade[first]
-    return image.reshape(size, size)
+    if not pixels:
+        return Fragments(np.zeros(0, np.int64), np.zeros((0, 3), np.int64), np.zeros((0, 3)), size)
+    pixel, near = np.concatenate(pixels), np.concatenate(depths)
+    order = np.lexsort((-near, pixel))           # by pixel, nearest first
+    pixel = pixel[order]
+    first = np.ones(pixel.shape[0], dtype=bool)
+    first[1:] = pixel[1:] != pixel[:-1]
+    nearest = order[first]
+    return Fragments(pixel[first], triangles[np.concatenate(tris)[nearest]], np.concatenate(weights)[nearest], size)
+
+
+def rasterize(
+    u: np.ndarray, v: np.ndarray, depth: np.ndarray, values: np.ndarray, triangles: np.ndarray, size: int
+) -> np.ndarray:
+    """Z-buffer rasterisation of a mesh into a ``size`` x ``size`` float image (background 0):
+    per-vertex ``values`` interpolated over the visible surface (see :func:`visible_fragments`)."""
+    return visible_fragments(u, v, depth, triangles, size).image(values)
 
 
 def pose(vertices: np.ndarray, azimuth: float, elevation: float, width: float, settings: RenderSettings) -> np.ndarray:
@@ -149,6 +175,33 @@ def to_pixels(posed: np.ndarray, size: int, settings: RenderSettings) -> tuple[n
     return posed[:, 0] * scale + size / 2, size / 2 - posed[:, 1] * scale
 
 
+def render_lights(
+    vertices: np.ndarray,
+    triangles: np.ndarray,
+    azimuth: float,
+    elevation: float,
+    lights: np.ndarray | list[float],
+    width: float = 1.0,
+    settings: RenderSettings = RenderSettings(),
+) -> np.ndarray:
+    """uint8 grey images [L, S, S] of the mesh ``vertices`` [V, 3] in one pose under each of the
+    ``lights`` (angles, degrees): the pose is rasterised once and only the shading is redone per
+    light, so L lights cost little more than one."""
+    posed = pose(vertices, azimuth, elevation, width, settings)
+    normals = vertex_normals(posed, triangles)
+    size = settings.image_size * settings.supersample
+    u, v = to_pixels(posed, size, settings)
+    fragments = visible_fragments(u, v, posed[:, 2], triangles, size)
+    s, n = settings.supersample, settings.image_size
+    images = np.empty((len(lights), n, n), dtype=np.uint8)
+    for k, light in enumerate(lights):
+        lambert = np.clip(normals @ light_vector(light, settings.light_elevation), 0.0, None)
+        shade = settings.albedo * (settings.ambient + (1.0 - settings.ambient) * lambert)
+        image = fragments.image(shade).reshape(n, s, n, s).mean(axis=(1, 3))
+        images[k] = np.round(np.clip(image, 0.0, 1.0) * 255.0)
+    return images
+
+
 def render_face(
     vertices: np.ndarray,
     triangles: np.ndarray,
@@ -159,14 +212,4 @@ def render_face(
     settings: RenderSettings = RenderSettings(),
 ) -> np.ndarray:
     """A uint8 grey image [S, S] of the mesh ``vertices`` [V, 3] seen under the given pose and light."""
-    posed = pose(vertices, azimuth, elevation, width, settings)
-    normals = vertex_normals(posed, triangles)
-    lambert = np.clip(normals @ light_vector(light, settings.light_elevation), 0.0, None)
-    shade = settings.albedo * (settings.ambient + (1.0 - settings.ambient) * lambert)
-
-    size = settings.image_size * settings.supersample
-    u, v = to_pixels(posed, size, settings)
-    image = rasterize(u, v, posed[:, 2], shade, triangles, size)
-    s = settings.supersample
-    image = image.reshape(settings.image_size, s, settings.image_size, s).mean(axis=(1, 3))
-    return np.round(np.clip(image, 0.0, 1.0) * 255.0).astype(np.uint8)
+    return render_lights(vertices, triangles, azimuth, elevation, [light], width, settings)[0]

@@ -15,13 +15,14 @@ from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 
 from datasets import DATASETS, DatasetError, ImageSplit
 from datasets import faces3d as f3
 from datasets import sfm
-from datasets.render import RenderSettings, light_vector, pose, render_face, rotation_matrix, to_pixels
+from datasets.render import RenderSettings, light_vector, pose, render_face, render_lights, rotation_matrix, to_pixels
 
 TINY = f3.Faces3DConfig(azimuths=(-40, 0, 40), elevations=(-15, 15), lights=(-45, 45), widths=(0.9, 1.1),
                         num_identities=2)
@@ -194,6 +195,16 @@ def test_render_is_fast(model: sfm.ShapeModel):
     assert (time.perf_counter() - start) / 11 < 0.1  # a few ms here; generous for a busy machine
 
 
+def test_one_rasterisation_serves_every_light(model: sfm.ShapeModel):
+    lights = [-60.0, -15.0, 0.0, 60.0]
+    for azimuth, elevation, width in ((0, 0, 1.0), (-45, 15, 0.8), (30, -20, 1.2)):
+        shared = render_lights(model.shape(), model.triangles, azimuth, elevation, lights, width)
+        assert shared.shape == (4, 32, 32) and shared.dtype == np.uint8
+        for image, light in zip(shared, lights):
+            assert np.array_equal(image, render_face(model.shape(), model.triangles, azimuth, elevation, light, width))
+        assert len({image.tobytes() for image in shared}) == 4  # the light does change the pixels
+
+
 # -- the grid -----------------------------------------------------------------------------------
 
 def test_tiny_grid_renders_in_seconds(model: sfm.ShapeModel):
@@ -240,6 +251,27 @@ def test_parallel_rendering_matches_serial(tiny: f3.Faces3D, model: sfm.ShapeMod
     monkeypatch.setattr(f3, "CHUNK", 12)
     images = f3.render_grid(TINY, model, workers=2, progress=False)
     assert np.array_equal(images, tiny.images.numpy())
+
+
+def test_pose_chunks_hold_each_pose_with_all_its_lights():
+    sizes = TINY.factor_sizes
+    chunks = f3.pose_chunks(sizes, 5)
+    assert [c.size for c in chunks] == [10, 10, 10, 10, 8]  # 24 poses x 2 lights, 5 poses a chunk
+    assert np.array_equal(np.sort(np.concatenate(chunks)), np.arange(48))
+    for chunk in chunks:
+        factors = np.stack(np.unravel_index(chunk, sizes), axis=1)
+        poses, counts = np.unique(np.delete(factors, 2, axis=1), axis=0, return_counts=True)
+        assert (counts == 2).all() and len(poses) == chunk.size // 2
+
+
+def test_render_benchmark_smoke(data_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    from bench.benchmarks import faces3d_render
+    monkeypatch.setattr("sys.argv", ["faces3d_render", "--poses", "1", "--repeats", "1", "--data-dir",
+                                     str(data_dir), "--out", str(tmp_path)])
+    faces3d_render.main()
+    table = pd.read_csv(tmp_path / "faces3d_render.csv")
+    assert list(table["way"]) == ["per image", "per pose"] and (table["images"] == 5).all()
+    assert table["identical_bytes"].all() and (table["ms_per_image"] > 0).all()
 
 
 # -- the cache ---------------------------------------------------------------------------------
