@@ -124,9 +124,12 @@ def test_step_benchmarks_run_in_their_smallest_form():
 
     rates = images_per_second("fp32", steps=1, repeats=2, batch_size=8)
     assert set(rates) == {"two calls", "one call"} and all(len(v) == 2 and min(v) > 0 for v in rates.values())
-    ms, averages, flops = profile_step("fp32", steps=1, batch_size=8)
-    ops = {event.key for event in averages}
-    assert ms > 0 and {"aten::convolution_backward", "aten::_fused_adam_"} <= ops
+    result = profile_step("fp32", steps=2, batch_size=8, peak_size=64)
+    flops = result.flops
+    assert len(result.ms_per_step) == len(result.peaks) == 2 and min(result.ms_per_step + result.peaks) > 0
+    assert set(result.ops["step"]) == {0, 1}
+    for _, ops in result.ops.groupby("step"):  # each step profiled on its own
+        assert {"aten::convolution_backward", "aten::_fused_adam_"} <= set(ops["op"])
     # the flop counter's total for the step, split into the three compute kinds
     assert set(flops) == {"matrix products", "convolution forward", "convolution backward"}
     assert sum(flops.values()) / 8 == pytest.approx(step_flops_per_image("mnist", 8, torch.device("cpu")), rel=1e-6)
@@ -155,6 +158,23 @@ def test_op_kinds_and_the_kernel_bound_ceiling():
     assert ceiling["ceiling_images_per_s"] == pytest.approx(100 / 0.008)   # 8 ms of kernels, the rest free
     assert ceiling["floor_images_per_s"] == pytest.approx(5000e9 / 1e8)    # 0.1 GFLOP per image at 5,000 GFLOP/s
     assert ceiling["ceiling_share_of_floor"] == pytest.approx(0.25)
+
+
+def test_each_profiled_step_is_measured_against_its_own_peak():
+    from bench.benchmarks.step_profile import StepProfile, step_table
+
+    ops = pd.DataFrame({"step": [0, 0, 0, 1, 1, 1], "op": ["aten::mm", "aten::convolution_backward", "aten::relu"] * 2,
+                        "input_shapes": ["[]"] * 6, "calls": [1] * 6, "self_ms": [4.0, 4.0, 2.0, 8.0, 8.0, 4.0]})
+    # step 1 ran at half the speed of step 0, and so did the product timed after it
+    result = StepProfile([10.0, 20.0], ops, {"matrix products": 8e9, "convolution backward": 2e9}, [4000.0, 2000.0])
+    steps, kinds = step_table(result, batch_size=100, floor_flops_per_image=1e8)
+    assert list(steps["peak_gflops"]) == [4000.0, 2000.0]
+    # 8 and 16 ms of kernels: 12,500 and 6,250 images/s, against floors of 40,000 and 20,000
+    assert list(steps["ceiling_share_of_floor"]) == pytest.approx([0.3125, 0.3125])
+    kinds = kinds.set_index("kind")
+    assert kinds.loc["matrix products", "share_of_peak"] == pytest.approx(0.5)  # 2,000 of 4,000 and 1,000 of 2,000
+    assert kinds.loc["matrix products", "ms_per_step"] == pytest.approx(6.0)    # the median of 4 and 8
+    assert np.isnan(kinds.loc["other", "share_of_peak"])
 
 
 def test_matmul_peak_table_gives_each_size_and_its_floor():
