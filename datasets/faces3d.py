@@ -143,15 +143,16 @@ def _render_factors(factors: np.ndarray) -> np.ndarray:
     """Images [n, S, S] for factor vectors [n, K], from the state set by :func:`_set_state`.
     Rows that differ only in the light share one rasterisation of their pose."""
     s = _STATE
+    azimuths, elevations, lights, widths = s["values"]
     size = s["settings"].image_size
     out = np.empty((len(factors), size, size), dtype=np.uint8)
     light = FACTOR_NAMES.index("light")
     poses, which = np.unique(np.delete(factors, light, axis=1), axis=0, return_inverse=True)
-    for p, (azimuth, elevation, width, identity) in enumerate(poses):
-        rows = np.flatnonzero(which.reshape(-1) == p)
-        lights = s["values"][light][factors[rows, light]]
-        out[rows] = render_lights(s["shapes"][identity], s["triangles"], s["values"][0][azimuth],
-                                  s["values"][1][elevation], lights, s["values"][3][width], s["settings"])
+    which = which.reshape(-1)
+    groups = np.split(np.argsort(which, kind="stable"), np.cumsum(np.bincount(which, minlength=len(poses)))[:-1])
+    for (azimuth, elevation, width, identity), rows in zip(poses, groups):
+        out[rows] = render_lights(s["shapes"][identity], s["triangles"], azimuths[azimuth], elevations[elevation],
+                                  lights[factors[rows, light]], widths[width], s["settings"])
     return out
 
 

@@ -155,14 +155,6 @@ def visible_fragments(u: np.ndarray, v: np.ndarray, depth: np.ndarray, triangles
     return Fragments(pixel[first], triangles[np.concatenate(tris)[nearest]], np.concatenate(weights)[nearest], size)
 
 
-def rasterize(
-    u: np.ndarray, v: np.ndarray, depth: np.ndarray, values: np.ndarray, triangles: np.ndarray, size: int
-) -> np.ndarray:
-    """Z-buffer rasterisation of a mesh into a ``size`` x ``size`` float image (background 0):
-    per-vertex ``values`` interpolated over the visible surface (see :func:`visible_fragments`)."""
-    return visible_fragments(u, v, depth, triangles, size).image(values)
-
-
 def pose(vertices: np.ndarray, azimuth: float, elevation: float, width: float, settings: RenderSettings) -> np.ndarray:
     """Vertices [V, 3] relative to the pivot, widened along x, then rotated (camera frame, millimetres)."""
     local = (np.asarray(vertices, dtype=np.float64) - np.asarray(settings.pivot)) * np.array([width, 1.0, 1.0])
