@@ -170,7 +170,9 @@ def pose_chunks(sizes: tuple[int, ...], poses_per_chunk: int) -> list[np.ndarray
     return [positions[start:start + step] for start in range(0, positions.size, step)]
 
 
-def _render_state(config: Faces3DConfig, model: ShapeModel) -> tuple:
+def render_state(config: Faces3DConfig, model: ShapeModel) -> tuple:
+    """What the rendering processes share: (render settings, the values of azimuth, elevation,
+    light and width, the identities' vertices [I, V, 3], the triangles, the factor sizes)."""
     shapes = np.stack([model.shape(c) for c in identity_coefficients(config, model)])
     values = [np.asarray(v) for v in (config.azimuths, config.elevations, config.lights, config.widths)]
     return config.render_settings(), values, shapes, model.triangles, config.factor_sizes
@@ -179,7 +181,7 @@ def _render_state(config: Faces3DConfig, model: ShapeModel) -> tuple:
 def render_images(config: Faces3DConfig, model: ShapeModel, factors: np.ndarray) -> np.ndarray:
     """Render the images [n, 1, S, S] of factor vectors [n, K] in this process (no cache)."""
     factors = np.asarray(factors, dtype=np.int64).reshape(-1, len(FACTOR_NAMES))
-    _set_state(*_render_state(config, model))
+    _set_state(*render_state(config, model))
     return _render_factors(factors)[:, None]
 
 
@@ -200,7 +202,7 @@ def render_grid(
     config: Faces3DConfig, model: ShapeModel, workers: int | None = None, progress: bool = True
 ) -> np.ndarray:
     """Render the whole grid: uint8 images [N, 1, S, S], in chunks, over ``workers`` processes."""
-    state = _render_state(config, model)
+    state = render_state(config, model)
     total, size = config.num_images, config.image_size
     chunks = pose_chunks(config.factor_sizes, CHUNK)
     workers = min(workers or default_workers(), len(chunks))

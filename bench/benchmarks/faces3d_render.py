@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 
 from bench.aggregate import write_csv
-from datasets.faces3d import FACTOR_NAMES, Faces3DConfig, _render_state, default_workers, render_grid
+from datasets.faces3d import FACTOR_NAMES, Faces3DConfig, default_workers, render_grid, render_state
 from datasets.render import render_face, render_lights
 from datasets.sfm import load_sfm
 
@@ -57,7 +57,7 @@ def main() -> None:
 
     config = Faces3DConfig()
     model = load_sfm(args.data_dir, download=False)
-    state = _render_state(config, model)
+    state = render_state(config, model)
     pose_sizes = [size for name, size in zip(FACTOR_NAMES, config.factor_sizes) if name != "light"]
     rng = np.random.default_rng(0)
     poses = np.stack([rng.integers(0, size, args.poses) for size in pose_sizes], axis=1)
