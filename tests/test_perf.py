@@ -19,23 +19,25 @@ SUITE = SUITES["mnist"]
 
 def _history(variant: str) -> list[dict]:
     config = replace(SUITE.profiles["smoke"].train, iterations=4, log_every=1, checkpoint_every=4,
-                     batch_size=32, **variant_settings(variant))
+                     batch_size=64, **variant_settings(variant))
     images = torch.randint(0, 256, (512, 1, 28, 28), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
     return Trainer(SUITE.latent, SUITE.network, config, images, torch.device("cpu"), seed=0).train(progress=False)
 
 
-@pytest.mark.parametrize("variant", ["toolkit-bf16", "toolkit-bf16+fused", "toolkit-bf16+cl", "toolkit-bf16+fused+simul"])
+@pytest.mark.parametrize("variant", ["toolkit-bf16", "toolkit-bf16+fused", "toolkit-bf16+fused+simul"])
 def test_fast_path_losses_follow_fp32_for_the_first_iterations(variant):
     """Same seed, same batches: every logged loss of the first 4 iterations on the fast path
-    (bf16 autocast, alone or with fused Adam or channels-last) is within 5% (relative) or
-    0.02 (absolute) of fp32's; with simultaneous updates, of fp32's with simultaneous updates."""
+    (bf16 autocast, alone or with fused Adam) is within 5% (relative) or 0.02 (absolute) of
+    fp32's; with simultaneous updates, of fp32's with simultaneous updates."""
     fp32, fast = _history("toolkit-fp32+simul" if "+simul" in variant else "toolkit-fp32"), _history(variant)
     keys = ("loss_d", "loss_g", "loss_q", "L_I/cat", "L_I/c1", "L_I/c2")
     assert len(fp32) == len(fast) == 4
     for a, b in zip(fp32, fast):
         for key in keys:
             assert abs(a[key] - b[key]) <= max(0.02, 0.05 * abs(a[key])), (a["iteration"], key, a[key], b[key])
-    assert any(a[key] != b[key] for a, b in zip(fp32, fast) for key in keys)  # bf16 did run
+    # bf16 did run: the losses differ from fp32's with the same other settings
+    same_but_fp32 = _history(variant.replace("bf16", "fp32"))
+    assert any(a[key] != b[key] for a, b in zip(same_but_fp32, fast) for key in keys)
 
 
 def test_perf_smoke_measures_every_variant(tmp_path):
