@@ -44,6 +44,7 @@ from datasets.render import RenderSettings, render_lights
 from datasets.sfm import ShapeModel, load_sfm
 
 FACTOR_NAMES = ("azimuth", "elevation", "light", "width", "identity")
+LIGHT = FACTOR_NAMES.index("light")  # the one factor that leaves the rasterisation as it is
 SPLITS = ("train", "test")
 CACHE_FORMAT = 1
 CACHE_SUBFOLDER = "faces3d"
@@ -146,13 +147,12 @@ def _render_factors(factors: np.ndarray) -> np.ndarray:
     azimuths, elevations, lights, widths = s["values"]
     size = s["settings"].image_size
     out = np.empty((len(factors), size, size), dtype=np.uint8)
-    light = FACTOR_NAMES.index("light")
-    poses, which = np.unique(np.delete(factors, light, axis=1), axis=0, return_inverse=True)
+    poses, which = np.unique(np.delete(factors, LIGHT, axis=1), axis=0, return_inverse=True)
     which = which.reshape(-1)
     groups = np.split(np.argsort(which, kind="stable"), np.cumsum(np.bincount(which, minlength=len(poses)))[:-1])
     for (azimuth, elevation, width, identity), rows in zip(poses, groups):
         out[rows] = render_lights(s["shapes"][identity], s["triangles"], azimuths[azimuth], elevations[elevation],
-                                  lights[factors[rows, light]], widths[width], s["settings"])
+                                  lights[factors[rows, LIGHT]], widths[width], s["settings"])
     return out
 
 
@@ -164,9 +164,8 @@ def _render_positions(positions: np.ndarray) -> np.ndarray:
 def pose_chunks(sizes: tuple[int, ...], poses_per_chunk: int) -> list[np.ndarray]:
     """The grid positions cut into chunks of ``poses_per_chunk`` poses, each pose with all its
     lights (so that a chunk rasterises each of its poses once)."""
-    light = FACTOR_NAMES.index("light")
-    positions = np.moveaxis(np.arange(int(np.prod(sizes))).reshape(sizes), light, -1).reshape(-1)
-    step = poses_per_chunk * sizes[light]
+    positions = np.moveaxis(np.arange(int(np.prod(sizes))).reshape(sizes), LIGHT, -1).reshape(-1)
+    step = poses_per_chunk * sizes[LIGHT]
     return [positions[start:start + step] for start in range(0, positions.size, step)]
 
 

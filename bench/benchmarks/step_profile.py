@@ -105,10 +105,10 @@ def op_table(ops: pd.DataFrame, steps: int) -> pd.DataFrame:
     return table.sort_values("self_ms_per_step", ascending=False).reset_index(drop=True)
 
 
-def kind_table(op_table: pd.DataFrame, flops: dict[str, float]) -> pd.DataFrame:
+def kind_table(ops: pd.DataFrame, flops: dict[str, float]) -> pd.DataFrame:
     """Per op kind: milliseconds per step, share of the self time, GFLOP per step and the
     GFLOP/s its kernels reach (FLOPs / self time; compute kinds only)."""
-    ms = op_table.groupby(op_table["op"].map(op_kind))["self_ms_per_step"].sum()
+    ms = ops.groupby(ops["op"].map(op_kind))["self_ms_per_step"].sum()
     table = pd.DataFrame({"kind": ms.index, "ms_per_step": ms.to_numpy()})
     table["share"] = table["ms_per_step"] / table["ms_per_step"].sum()
     table["gflop_per_step"] = table["kind"].map(lambda kind: flops.get(kind, float("nan")) / 1e9)
