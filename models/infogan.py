@@ -34,6 +34,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from models.cuda_graph import GraphedStep
+from models.host_heap import keep_freed_memory
 from models.latent import LatentSpec
 from models.stacked import StackedModules
 
@@ -138,6 +139,8 @@ class InfoGANStep:
             warnings.warn(f"bf16 is emulated on this {device.type} (no native bf16 matrix products): "
                           "26 times slower than fp32, the default here, on a 2-core AVX2 CPU (README, Speed)",
                           EmulatedBf16Warning, stacklevel=2)
+        if device.type == "cpu":
+            keep_freed_memory()
         if config.channels_last:
             generator.to(memory_format=torch.channels_last)
             discriminator.to(memory_format=torch.channels_last)
