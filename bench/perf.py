@@ -307,6 +307,8 @@ def run_perf(config: PerfConfig, images: torch.Tensor, device: torch.device, pro
     The floor is the images/s at which the paper recipe's step (the reference loop's FLOPs per
     image) would run at the device's measured matmul throughput in its default precision: bf16
     where bf16 is native, else fp32 (where bf16 is emulated its peak is not measured: NaN). The
+    peak is read before the first round of the variants and after every round, and the floor takes
+    the median of those readings, so that one slow moment of the machine does not set it. The
     toolkit step's own count is lower (its G update skips D's weight gradients) and is reported too.
 
     On the CPU the toolkit keeps freed heap memory for reuse (:mod:`models.host_heap`), a setting
@@ -321,9 +323,14 @@ def run_perf(config: PerfConfig, images: torch.Tensor, device: torch.device, pro
     reference_flops = recipe_flops_per_image(config.suite, config.batch_size, device)
     toolkit_flops = step_flops_per_image(config.suite, config.batch_size, device)
     floor_precision = default_precision(device)  # bf16 exactly where bf16 is native
-    peaks = {precision: matmul_gflops(device, MATMUL_DTYPES[precision])
-             if precision in ("fp32", floor_precision) else float("nan") for precision in MATMUL_DTYPES}
-    floor = floor_images_per_s(peaks[floor_precision], reference_flops)
+    measured = [precision for precision in MATMUL_DTYPES if precision in ("fp32", floor_precision)]
+    readings: dict[str, list[float]] = {precision: [] for precision in measured}
+
+    def read_peaks() -> None:
+        for precision in measured:
+            readings[precision].append(matmul_gflops(device, MATMUL_DTYPES[precision]))
+
+    read_peaks()
     loops, seconds, memory = {}, {name: [] for name in config.variants}, {}
     bar = tqdm(total=len(config.variants) * config.repeats, desc="perf", unit="block", disable=not progress,
                leave=False)
@@ -338,11 +345,17 @@ def run_perf(config: PerfConfig, images: torch.Tensor, device: torch.device, pro
             seconds[name].append(time_block(loops[name], config.iterations, device))
         memory[name] = probe.peak_bytes / 2**20
         bar.update()
+    read_peaks()
     for _ in range(config.repeats - 1):
         for name in config.variants:
             seconds[name].append(time_block(loops[name], config.iterations, device))
             bar.update()
+        read_peaks()
     bar.close()
+    nan = float("nan")
+    peaks = {precision: statistics.median(readings[precision]) if precision in readings else nan
+             for precision in MATMUL_DTYPES}
+    floor = floor_images_per_s(peaks[floor_precision], reference_flops)
     rows = []
     for name in config.variants:
         rates = [config.iterations * config.batch_size * variant_copies(name) / s for s in seconds[name]]
@@ -354,8 +367,11 @@ def run_perf(config: PerfConfig, images: torch.Tensor, device: torch.device, pro
     table["share_of_floor"] = table["images_per_s"] / floor
     table["reference_step_mflop_per_image"] = reference_flops / 1e6
     table["toolkit_step_mflop_per_image"] = toolkit_flops / 1e6
-    table["matmul_gflops_fp32"] = peaks["fp32"]
-    table["matmul_gflops_bf16"] = peaks["bf16"]
+    for precision in MATMUL_DTYPES:
+        table[f"matmul_gflops_{precision}"] = peaks[precision]
+        table[f"matmul_gflops_{precision}_min"] = min(readings[precision]) if precision in readings else nan
+        table[f"matmul_gflops_{precision}_max"] = max(readings[precision]) if precision in readings else nan
+    table["peak_readings"] = len(readings["fp32"])
     table["floor_precision"] = floor_precision
     table["floor_images_per_s"] = floor
     table["device"] = str(device)
@@ -390,11 +406,17 @@ def summary_lines(table: pd.DataFrame) -> list[str]:
     """What a reader wants from the table: each variant's images/s, ratio, share of the floor, memory."""
     first = table.iloc[0]
     floor = f"{first['floor_precision']} floor"
-    bf16 = "not native here, not measured" if pd.isna(first["matmul_gflops_bf16"]) else \
-        f"{first['matmul_gflops_bf16']:.0f} GFLOP/s"
+
+    def peak(precision: str) -> str:
+        if pd.isna(first[f"matmul_gflops_{precision}"]):
+            return "not native here, not measured"
+        return (f"{first[f'matmul_gflops_{precision}']:.0f} GFLOP/s ({first[f'matmul_gflops_{precision}_min']:.0f}-"
+                f"{first[f'matmul_gflops_{precision}_max']:.0f})")
+
     lines = [f"device {first['device']} ({first['threads']} threads), batch {first['batch_size']}, "
              f"{first['iterations']} iterations x {first['repeats']} repeats, median images/s",
-             f"matmul peak: fp32 {first['matmul_gflops_fp32']:.0f} GFLOP/s, bf16 {bf16}; recipe step "
+             f"matmul peak, median of {first['peak_readings']} readings: fp32 {peak('fp32')}, bf16 {peak('bf16')}; "
+             f"recipe step "
              f"{first['reference_step_mflop_per_image']:.0f} MFLOP/image (toolkit step "
              f"{first['toolkit_step_mflop_per_image']:.0f}); {floor} {first['floor_images_per_s']:.0f} images/s"]
     width = max(len(v) for v in table["variant"])

@@ -232,6 +232,24 @@ def test_without_native_bf16_the_floor_is_the_fp32_one(monkeypatch):
     assert all("% of fp32 floor" in line for line in lines[2:])
 
 
+def test_the_floor_takes_the_median_of_the_peak_readings(monkeypatch):
+    """The peak is read before the first round and after each of the three; one slow reading
+    (the machine busy for a moment) does not set the floor."""
+    import bench.perf
+
+    _pretend_native_bf16(monkeypatch, False)
+    readings = iter([140.0, 70.0, 150.0, 130.0])
+    monkeypatch.setattr(bench.perf, "matmul_gflops", lambda device, dtype, size=None, repeats=5: next(readings))
+    images = torch.randint(0, 256, (600, 1, 28, 28), dtype=torch.uint8)
+    config = PerfConfig(batch_size=16, iterations=2, warmup=1, repeats=3, variants=("toolkit-fp32",))
+    first = run_perf(config, images, torch.device("cpu")).iloc[0]
+    assert first["peak_readings"] == 4
+    assert (first["matmul_gflops_fp32"], first["matmul_gflops_fp32_min"], first["matmul_gflops_fp32_max"]) == \
+        (135.0, 70.0, 150.0)
+    assert first["floor_images_per_s"] == pytest.approx(135.0 * 1e3 / first["reference_step_mflop_per_image"])
+    assert "median of 4 readings: fp32 135 GFLOP/s (70-150)" in summary_lines(pd.DataFrame([first]))[1]
+
+
 def test_bf16_on_a_device_that_emulates_it_warns(monkeypatch):
     _pretend_native_bf16(monkeypatch, False)
     config = replace(SUITE.profiles["smoke"].train, batch_size=8)
