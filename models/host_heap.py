@@ -4,7 +4,7 @@ A training step on the CPU allocates and frees the same large buffers every step
 weight gradients are 25 MB each on MNIST). glibc's malloc serves blocks above its mmap threshold
 (at most 32 MiB on 64-bit) with fresh mappings and returns freed memory at the heap's top above
 its trim threshold to the kernel, so each step touches new pages and takes a page fault per 4 KiB
-page: about 14,000 faults and 40 ms of kernel time a step on the AVX2 machine of docs/speed.md.
+page: about 10,600 faults and 33 ms of kernel time a step on the AVX2 machine of docs/speed.md.
 With the mmap threshold at its maximum and a trim threshold of 1 GiB the step reuses its heap
 (``python -m bench.benchmarks.heap_settings`` measures both settings side by side).
 
@@ -37,7 +37,8 @@ def keep_freed_memory() -> bool:
     process, so that freed blocks stay in the heap for reuse; True when the settings are in force.
 
     False, with nothing changed, where the C library is not glibc or ``BENCH_KEEP_FREED_MEMORY``
-    is ``0``. The resident set then stays near its peak between steps instead of shrinking.
+    is ``0``. With the settings in force the resident set stays near its peak between steps
+    instead of shrinking.
     """
     global _applied
     if _applied:
