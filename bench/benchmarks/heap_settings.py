@@ -9,11 +9,12 @@ with glibc's defaults (``BENCH_KEEP_FREED_MEMORY=0``) and one with freed memory 
 alternating from pair to pair so that drift in the machine's speed hits both alike. A child
 builds the ``--variant`` loop of ``bench perf`` (``reference`` or ``toolkit-...``) on random
 uint8 MNIST-shaped images (the step's cost does not depend on the pixels), runs 5 untimed
-steps, then times ``--steps`` steps one by one, and reports the median seconds a step, and per
-step the minor page faults (and their median over the steps) and the user and system CPU
-seconds (getrusage; CPU seconds add up over threads), and its peak resident set. The table gives one row per child and the pairs'
-median ratio of step time (kept over default).
-Writes ``<out>/heap_settings.csv``.
+steps, then times ``--steps`` steps one by one, and reports the median seconds a step; per
+step, the minor page faults (mean and median over the steps) and the user and system CPU
+seconds (getrusage; CPU seconds add up over threads); and its peak resident set. The table
+gives one row per child; the summary, the pairs' median ratio of step time (kept over
+default), how many pairs are below 1, and the two-sided Wilcoxon signed-rank p-value of the
+paired step times (scipy.stats.wilcoxon; from 5 pairs). Writes ``<out>/heap_settings.csv``.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from pathlib import Path
 
 import pandas as pd
 import torch
+from scipy import stats
 
 from bench.aggregate import write_csv
 from bench.perf import PerfConfig, reference_loop, toolkit_loop
@@ -64,6 +66,7 @@ def measure(variant: str, steps: int, batch_size: int, images: int) -> dict[str,
         "user_cpu_ms_per_step": 1000 * (after.ru_utime - before.ru_utime) / steps,
         "system_cpu_ms_per_step": 1000 * (after.ru_stime - before.ru_stime) / steps,
         "peak_rss_mb": after.ru_maxrss / 1024,  # KiB on Linux
+        "threads": torch.get_num_threads(),
     }
 
 
@@ -85,7 +88,8 @@ def main(argv: list[str] | None = None) -> pd.DataFrame | None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--pairs", type=int, default=6)
     parser.add_argument("--steps", type=int, default=30, help="timed steps per child (default 30)")
-    parser.add_argument("--variant", default="toolkit-fp32+fused", help="a bench perf variant (default toolkit-fp32+fused)")
+    parser.add_argument("--variant", default="toolkit-fp32+fused",
+                        help="a bench perf variant (default toolkit-fp32+fused)")
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--images", type=int, default=10_000, help="random images to draw batches from")
     parser.add_argument("--out", default="results/bench_heap_settings")
@@ -99,20 +103,23 @@ def main(argv: list[str] | None = None) -> pd.DataFrame | None:
     for pair in range(args.pairs):
         for setting in SETTINGS if pair % 2 == 0 else SETTINGS[::-1]:
             row = run_child(setting, args)
-            rows.append({"pair": pair, "variant": args.variant, "batch_size": args.batch_size,
-                         "threads": torch.get_num_threads(), **row})
+            rows.append({"pair": pair, "variant": args.variant, "batch_size": args.batch_size, **row})
             print(f"pair {pair} {setting:7s} {row['ms_per_step']:6.1f} ms a step, "
                   f"{row['page_faults_per_step']:7.0f} page faults and {row['system_cpu_ms_per_step']:5.1f} ms "
                   f"system CPU a step, peak RSS {row['peak_rss_mb']:.0f} MB", flush=True)
     table = pd.DataFrame(rows)
     by_pair = table.pivot(index="pair", columns="setting", values="ms_per_step")
     ratios = by_pair["kept"] / by_pair["default"]
+    p_value = stats.wilcoxon(by_pair["kept"], by_pair["default"]).pvalue if len(ratios) >= 5 else float("nan")
     table["median_ratio_kept_over_default"] = ratios.median()
+    table["pairs_below_1"] = int((ratios < 1).sum())
+    table["wilcoxon_p"] = p_value
     medians = table.groupby("setting")[["ms_per_step", "page_faults_per_step", "system_cpu_ms_per_step",
                                         "peak_rss_mb"]].median()
     print(medians.round(1).to_string())
     print(f"kept / default step time: {ratios.median():.3f} (median of {len(ratios)} pairs; "
-          f"{ratios.min():.3f}-{ratios.max():.3f})")
+          f"{ratios.min():.3f}-{ratios.max():.3f}; {(ratios < 1).sum()} below 1; "
+          f"Wilcoxon signed-rank p = {p_value:.3g})")
     write_csv(table, Path(args.out) / "heap_settings.csv")
     return table
 
