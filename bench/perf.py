@@ -352,10 +352,9 @@ def run_perf(config: PerfConfig, images: torch.Tensor, device: torch.device, pro
             bar.update()
         read_peaks()
     bar.close()
-    nan = float("nan")
-    peaks = {precision: statistics.median(readings[precision]) if precision in readings else nan
-             for precision in MATMUL_DTYPES}
-    floor = floor_images_per_s(peaks[floor_precision], reference_flops)
+    # (median, min, max) of each precision's readings; NaN for the precision left unmeasured
+    peaks = {precision: (statistics.median(values), min(values), max(values)) for precision, values in readings.items()}
+    floor = floor_images_per_s(peaks[floor_precision][0], reference_flops)
     rows = []
     for name in config.variants:
         rates = [config.iterations * config.batch_size * variant_copies(name) / s for s in seconds[name]]
@@ -368,9 +367,10 @@ def run_perf(config: PerfConfig, images: torch.Tensor, device: torch.device, pro
     table["reference_step_mflop_per_image"] = reference_flops / 1e6
     table["toolkit_step_mflop_per_image"] = toolkit_flops / 1e6
     for precision in MATMUL_DTYPES:
-        table[f"matmul_gflops_{precision}"] = peaks[precision]
-        table[f"matmul_gflops_{precision}_min"] = min(readings[precision]) if precision in readings else nan
-        table[f"matmul_gflops_{precision}_max"] = max(readings[precision]) if precision in readings else nan
+        median, low, high = peaks.get(precision, (float("nan"),) * 3)
+        table[f"matmul_gflops_{precision}"] = median
+        table[f"matmul_gflops_{precision}_min"] = low
+        table[f"matmul_gflops_{precision}_max"] = high
     table["peak_readings"] = len(readings["fp32"])
     table["floor_precision"] = floor_precision
     table["floor_images_per_s"] = floor

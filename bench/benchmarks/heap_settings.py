@@ -112,13 +112,14 @@ def main(argv: list[str] | None = None) -> pd.DataFrame | None:
     ratios = by_pair["kept"] / by_pair["default"]
     p_value = stats.wilcoxon(by_pair["kept"], by_pair["default"]).pvalue if len(ratios) >= 5 else float("nan")
     table["median_ratio_kept_over_default"] = ratios.median()
-    table["pairs_below_1"] = int((ratios < 1).sum())
+    below = int((ratios < 1).sum())
+    table["pairs_below_1"] = below
     table["wilcoxon_p"] = p_value
     medians = table.groupby("setting")[["ms_per_step", "page_faults_per_step", "system_cpu_ms_per_step",
                                         "peak_rss_mb"]].median()
     print(medians.round(1).to_string())
     print(f"kept / default step time: {ratios.median():.3f} (median of {len(ratios)} pairs; "
-          f"{ratios.min():.3f}-{ratios.max():.3f}; {(ratios < 1).sum()} below 1; "
+          f"{ratios.min():.3f}-{ratios.max():.3f}; {below} below 1; "
           f"Wilcoxon signed-rank p = {p_value:.3g})")
     write_csv(table, Path(args.out) / "heap_settings.csv")
     return table
