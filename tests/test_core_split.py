@@ -1,0 +1,38 @@
+"""The benchmark of runs side by side against one run on every core."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from bench.benchmarks.core_split import main, steps_in_window
+
+
+def test_only_steps_run_wholly_while_every_child_was_timing_count():
+    early = {"spans": [(0.0, 1.0), (1.0, 2.0), (2.0, 3.0), (3.0, 4.0)]}
+    late = {"spans": [(1.5, 2.5), (2.5, 3.5), (3.5, 4.5)]}
+    # the window runs from 1.5 (the late child's first start) to 4.0 (the early child's last end):
+    # the early child's second step began before it
+    assert steps_in_window([early, late]) == [[1.0, 1.0], [1.0, 1.0]]
+
+
+def test_one_pair_times_both_arms_and_sums_the_side_by_side_rates(tmp_path):
+    table = main(["--pairs", "1", "--steps", "8", "--batch-size", "8", "--images", "64", "--threads", "2",
+                  "--peak-size", "256", "--out", str(tmp_path)])
+    written = pd.read_csv(tmp_path / "core_split.csv")
+    assert len(written) == len(table) == 3
+    assert written.groupby("arm")["threads"].apply(list).to_dict() == {"split": [1, 1], "whole": [2]}
+    assert (written["steps_counted"] >= 3).all() and (written["images_per_s"] > 0).all()
+    assert written.loc[written["arm"] == "whole", "steps_counted"].item() == 8
+    rates = written.groupby("arm")["images_per_s"].sum()
+    assert written["median_ratio_split_over_whole"].iloc[0] == pytest.approx(rates["split"] / rates["whole"])
+    assert written["wilcoxon_p"].isna().all()  # one pair: no test
+    first = written.iloc[0]
+    assert first["peak_gflops_min"] <= first["peak_gflops"] <= first["peak_gflops_max"]
+    for arm in ("whole", "split"):
+        assert first[f"share_of_floor_{arm}"] == pytest.approx(rates[arm] / first["floor_images_per_s"])
+
+
+def test_the_threads_must_share_out_evenly():
+    with pytest.raises(SystemExit):
+        main(["--threads", "3", "--side-by-side", "2"])
