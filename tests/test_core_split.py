@@ -36,3 +36,10 @@ def test_one_pair_times_both_arms_and_sums_the_side_by_side_rates(tmp_path):
 def test_the_threads_must_share_out_evenly():
     with pytest.raises(SystemExit):
         main(["--threads", "3", "--side-by-side", "2"])
+
+
+def test_a_child_that_fails_before_timing_stops_the_benchmark_with_its_error(tmp_path):
+    with pytest.raises(RuntimeError, match="a timing child failed"):
+        main(["--pairs", "1", "--variant", "toolkit-fp16", "--batch-size", "8", "--images", "64", "--threads", "2",
+              "--peak-size", "64", "--out", str(tmp_path)])
+    assert not (tmp_path / "core_split.csv").exists()

@@ -87,7 +87,8 @@ def collect(children: list[subprocess.Popen]) -> list[dict[str, object]]:
     when all have finished; the first failure raised with its stderr."""
     for child in children:
         if child.stdout.readline().strip() != "ready":
-            child.wait()
+            for other in children:
+                other.kill()
             raise RuntimeError(f"a timing child failed:\n{child.stderr.read()[-2000:]}")
     for child in children:
         child.stdin.write("go\n")
@@ -103,7 +104,8 @@ def collect(children: list[subprocess.Popen]) -> list[dict[str, object]]:
 
 def steps_in_window(results: list[dict[str, object]]) -> list[list[float]]:
     """Per child, the durations of its steps that lie wholly inside the window in which every
-    child was timing: from the latest first-step start to the earliest last-step end."""
+    child was timing: from the latest first-step start to the earliest last-step end (for one
+    child, all of its steps)."""
     begin = max(result["spans"][0][0] for result in results)
     end = min(result["spans"][-1][1] for result in results)
     return [[stop - start for start, stop in result["spans"] if begin <= start and stop <= end] for result in results]
@@ -114,10 +116,8 @@ def run_arm(arm: str, args: argparse.Namespace) -> list[dict[str, object]]:
     children = 1 if arm == "whole" else args.side_by_side
     threads = args.threads // children
     results = collect([start_child(threads, args) for _ in range(children)])
-    durations = ([[stop - start for start, stop in results[0]["spans"]]] if arm == "whole"
-                 else steps_in_window(results))
     rows = []
-    for child, (result, seconds) in enumerate(zip(results, durations)):
+    for child, (result, seconds) in enumerate(zip(results, steps_in_window(results))):
         if len(seconds) < 3:
             raise RuntimeError(f"only {len(seconds)} steps of the {arm} arm overlapped; raise --steps")
         median = statistics.median(seconds)
