@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 import pytest
+import torch
 
 from bench.benchmarks.core_split import main, steps_in_window
 
@@ -17,8 +18,10 @@ def test_only_steps_run_wholly_while_every_child_was_timing_count():
 
 
 def test_one_pair_times_both_arms_and_sums_the_side_by_side_rates(tmp_path):
+    threads = torch.get_num_threads()
     table = main(["--pairs", "1", "--steps", "8", "--batch-size", "8", "--images", "64", "--threads", "2",
                   "--peak-size", "256", "--out", str(tmp_path)])
+    assert torch.get_num_threads() == threads  # the peak's threads are not left behind
     written = pd.read_csv(tmp_path / "core_split.csv")
     assert len(written) == len(table) == 3
     assert written.groupby("arm")["threads"].apply(list).to_dict() == {"split": [1, 1], "whole": [2]}

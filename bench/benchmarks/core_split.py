@@ -72,6 +72,17 @@ def time_steps(variant: str, steps: int, batch_size: int, images: int) -> dict[s
     return {"threads": torch.get_num_threads(), "spans": spans}
 
 
+def fp32_peak(threads: int, size: int) -> float:
+    """``bench perf``'s fp32 matmul peak (GFLOP/s) on ``threads`` torch threads; this process's
+    thread count is restored afterwards."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        return matmul_gflops(torch.device("cpu"), torch.float32, size)
+    finally:
+        torch.set_num_threads(before)
+
+
 def start_child(threads: int, args: argparse.Namespace) -> subprocess.Popen:
     """A fresh interpreter timing the loop on ``threads`` threads."""
     env = dict(os.environ, OMP_NUM_THREADS=str(threads))
@@ -149,10 +160,8 @@ def main(argv: list[str] | None = None) -> pd.DataFrame | None:
     if args.side_by_side < 2 or args.threads % args.side_by_side:
         parser.error(f"--side-by-side must be at least 2 and divide --threads ({args.threads})")
 
-    cpu = torch.device("cpu")
-    torch.set_num_threads(args.threads)
-    flops = recipe_flops_per_image("mnist", args.batch_size, cpu)
-    peaks = [matmul_gflops(cpu, torch.float32, args.peak_size)]
+    flops = recipe_flops_per_image("mnist", args.batch_size, torch.device("cpu"))
+    peaks = [fp32_peak(args.threads, args.peak_size)]
     rows = []
     for pair in range(args.pairs):
         for arm in ARMS if pair % 2 == 0 else ARMS[::-1]:
@@ -162,7 +171,7 @@ def main(argv: list[str] | None = None) -> pd.DataFrame | None:
             steps = ", ".join(f"{row['ms_per_step']:.0f}" for row in arm_rows)
             print(f"pair {pair} {arm:5s} {rate:6.1f} images/s in all ({len(arm_rows)} x "
                   f"{arm_rows[0]['threads']} threads; ms a step: {steps})", flush=True)
-        peaks.append(matmul_gflops(cpu, torch.float32, args.peak_size))
+        peaks.append(fp32_peak(args.threads, args.peak_size))
     table = pd.DataFrame(rows)
     rates = table.groupby(["pair", "arm"])["images_per_s"].sum().unstack("arm")
     ratios = rates["split"] / rates["whole"]
