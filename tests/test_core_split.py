@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import pandas as pd
 import pytest
 import torch
 
-from bench.benchmarks.core_split import main, steps_in_window
+from bench.benchmarks.core_split import collect, main, steps_in_window
 
 
 def test_only_steps_run_wholly_while_every_child_was_timing_count():
@@ -41,8 +44,13 @@ def test_the_threads_must_share_out_evenly():
         main(["--threads", "3", "--side-by-side", "2"])
 
 
-def test_a_child_that_fails_before_timing_stops_the_benchmark_with_its_error(tmp_path):
-    with pytest.raises(RuntimeError, match="a timing child failed"):
-        main(["--pairs", "1", "--variant", "toolkit-fp16", "--batch-size", "8", "--images", "64", "--threads", "2",
-              "--peak-size", "64", "--out", str(tmp_path)])
-    assert not (tmp_path / "core_split.csv").exists()
+def test_a_child_that_fails_before_timing_stops_the_others_with_its_error():
+    def child(code: str) -> subprocess.Popen:
+        return subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True)
+
+    waiting = child("import sys; print('ready', flush=True); sys.stdin.readline(); print('{}')")
+    failing = child("raise SystemExit('no such variant')")
+    with pytest.raises(RuntimeError, match="a timing child failed:\nno such variant"):
+        collect([waiting, failing])
+    assert waiting.wait(timeout=10) != 0  # killed, not told to go

@@ -100,6 +100,7 @@ def collect(children: list[subprocess.Popen]) -> list[dict[str, object]]:
         if child.stdout.readline().strip() != "ready":
             for other in children:
                 other.kill()
+                other.wait()
             raise RuntimeError(f"a timing child failed:\n{child.stderr.read()[-2000:]}")
     for child in children:
         child.stdin.write("go\n")
