@@ -301,6 +301,21 @@ def toolkit_loop(config: PerfConfig, variant: str, images: torch.Tensor, device:
     return one
 
 
+def variant_loop(config: PerfConfig, variant: str, images: torch.Tensor, device: torch.device):
+    """One iteration of ``variant`` as a callable: the reference loop for ``reference``, else the
+    toolkit's step in that variant."""
+    if variant == "reference":
+        return reference_loop(config, images, device)
+    return toolkit_loop(config, variant, images, device)
+
+
+def random_images(suite_name: str, count: int) -> torch.Tensor:
+    """``count`` uint8 images of the suite's shape, drawn with seed 0 (a step's cost does not
+    depend on the pixels)."""
+    shape = _image_shape(SUITES[suite_name])
+    return torch.randint(0, 256, (count, *shape), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
+
+
 def run_perf(config: PerfConfig, images: torch.Tensor, device: torch.device, progress: bool = False) -> pd.DataFrame:
     """One row per variant: median images/s, the spread over repeats, peak memory, and the ratios.
 
@@ -338,8 +353,7 @@ def run_perf(config: PerfConfig, images: torch.Tensor, device: torch.device, pro
     # then go round the variants in turn, so drift in the machine's speed hits them alike.
     for name in config.variants:
         with PeakMemory(device) as probe:
-            loops[name] = reference_loop(config, images, device) if name == "reference" else \
-                toolkit_loop(config, name, images, device)
+            loops[name] = variant_loop(config, name, images, device)
             for _ in range(config.warmup):
                 loops[name]()
             seconds[name].append(time_block(loops[name], config.iterations, device))

@@ -33,7 +33,7 @@ import torch
 from torch import nn
 
 from bench.aggregate import write_csv
-from bench.perf import seeded_networks
+from bench.perf import random_images, seeded_networks
 from models.infogan import InfoGANStep, TrainConfig
 
 AUTOCAST_LAYERS = (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)  # the layers autocast computes in bf16 on the CPU
@@ -124,7 +124,7 @@ def build_step(way: str, batch_size: int, compile: bool = True) -> InfoGANStep:
 
 def _batches(batch_size: int):
     """(random uint8 images, index generator, latent generator), the same for every step built."""
-    data = torch.randint(0, 256, (60000, 1, 28, 28), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
+    data = random_images("mnist", 60000)
     return data, torch.Generator().manual_seed(0), torch.Generator().manual_seed(0)
 
 

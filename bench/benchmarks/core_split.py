@@ -42,11 +42,11 @@ from pathlib import Path
 
 import pandas as pd
 import torch
-from scipy import stats
 
 from bench.aggregate import write_csv
-from bench.perf import (PerfConfig, default_variant, floor_images_per_s, matmul_gflops, recipe_flops_per_image,
-                        reference_loop, toolkit_loop)
+from bench.benchmarks.paired import in_turn, paired_ratios
+from bench.perf import (PerfConfig, default_variant, floor_images_per_s, matmul_gflops, random_images,
+                        recipe_flops_per_image, variant_loop)
 
 ARMS = ("whole", "split")
 WARMUP = 5
@@ -57,9 +57,7 @@ def time_steps(variant: str, steps: int, batch_size: int, images: int) -> dict[s
     for a line on stdin, then time ``steps`` steps: each step's (start, end) in seconds of
     ``time.monotonic`` (one clock for every process)."""
     config = PerfConfig(batch_size=batch_size)
-    data = torch.randint(0, 256, (images, 1, 28, 28), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
-    cpu = torch.device("cpu")
-    one = reference_loop(config, data, cpu) if variant == "reference" else toolkit_loop(config, variant, data, cpu)
+    one = variant_loop(config, variant, random_images(config.suite, images), torch.device("cpu"))
     for _ in range(WARMUP):
         one()
     print("ready", flush=True)
@@ -165,7 +163,7 @@ def main(argv: list[str] | None = None) -> pd.DataFrame | None:
     peaks = [fp32_peak(args.threads, args.peak_size)]
     rows = []
     for pair in range(args.pairs):
-        for arm in ARMS if pair % 2 == 0 else ARMS[::-1]:
+        for arm in in_turn(ARMS, pair):
             arm_rows = run_arm(arm, args)
             rows += [{"pair": pair, "variant": args.variant, "batch_size": args.batch_size, **row} for row in arm_rows]
             rate = sum(row["images_per_s"] for row in arm_rows)
@@ -175,12 +173,10 @@ def main(argv: list[str] | None = None) -> pd.DataFrame | None:
         peaks.append(fp32_peak(args.threads, args.peak_size))
     table = pd.DataFrame(rows)
     rates = table.groupby(["pair", "arm"])["images_per_s"].sum().unstack("arm")
-    ratios = rates["split"] / rates["whole"]
-    p_value = stats.wilcoxon(rates["split"], rates["whole"]).pvalue if len(ratios) >= 5 else float("nan")
-    above = int((ratios > 1).sum())
-    table["median_ratio_split_over_whole"] = ratios.median()
-    table["pairs_above_1"] = above
-    table["wilcoxon_p"] = p_value
+    ratios = paired_ratios(rates["split"], rates["whole"])
+    table["median_ratio_split_over_whole"] = ratios.median
+    table["pairs_above_1"] = ratios.above_1
+    table["wilcoxon_p"] = ratios.wilcoxon_p
     peak = statistics.median(peaks)
     floor = floor_images_per_s(peak, flops)
     table["peak_gflops"], table["peak_gflops_min"], table["peak_gflops_max"] = peak, min(peaks), max(peaks)
@@ -189,11 +185,11 @@ def main(argv: list[str] | None = None) -> pd.DataFrame | None:
         table[f"share_of_floor_{arm}"] = rates[arm].median() / floor
     print(f"fp32 matmul peak on {args.threads} threads {peak:.0f} GFLOP/s (median of {len(peaks)} readings, "
           f"{min(peaks):.0f}-{max(peaks):.0f}): floor {floor:.0f} images/s at {flops / 1e6:.0f} MFLOP an image")
-    print(f"images/s in all, median of {len(ratios)} pairs: whole {rates['whole'].median():.1f} "
+    print(f"images/s in all, median of {len(rates)} pairs: whole {rates['whole'].median():.1f} "
           f"({rates['whole'].median() / floor:.1%} of the floor), split {rates['split'].median():.1f} "
           f"({rates['split'].median() / floor:.1%})")
-    print(f"split / whole: {ratios.median():.3f} ({ratios.min():.3f}-{ratios.max():.3f}; {above} above 1; "
-          f"Wilcoxon signed-rank p = {p_value:.3g})")
+    print(f"split / whole: {ratios.median:.3f} ({ratios.low:.3f}-{ratios.high:.3f}; {ratios.above_1} above 1; "
+          f"Wilcoxon signed-rank p = {ratios.wilcoxon_p:.3g})")
     write_csv(table, Path(args.out) / "core_split.csv")
     return table
 

@@ -31,10 +31,10 @@ from pathlib import Path
 
 import pandas as pd
 import torch
-from scipy import stats
 
 from bench.aggregate import write_csv
-from bench.perf import PerfConfig, reference_loop, toolkit_loop
+from bench.benchmarks.paired import in_turn, paired_ratios
+from bench.perf import PerfConfig, random_images, variant_loop
 from models.host_heap import ENV_SWITCH, keep_freed_memory
 
 SETTINGS = ("default", "kept")
@@ -44,9 +44,7 @@ WARMUP = 5
 def measure(variant: str, steps: int, batch_size: int, images: int) -> dict[str, float]:
     """Build ``variant``'s loop in this process and time ``steps`` steps after the warm-up."""
     config = PerfConfig(batch_size=batch_size)
-    data = torch.randint(0, 256, (images, 1, 28, 28), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
-    cpu = torch.device("cpu")
-    one = reference_loop(config, data, cpu) if variant == "reference" else toolkit_loop(config, variant, data, cpu)
+    one = variant_loop(config, variant, random_images(config.suite, images), torch.device("cpu"))
     kept = keep_freed_memory()  # the toolkit's step has already applied it unless switched off
     for _ in range(WARMUP):
         one()
@@ -101,7 +99,7 @@ def main(argv: list[str] | None = None) -> pd.DataFrame | None:
 
     rows = []
     for pair in range(args.pairs):
-        for setting in SETTINGS if pair % 2 == 0 else SETTINGS[::-1]:
+        for setting in in_turn(SETTINGS, pair):
             row = run_child(setting, args)
             rows.append({"pair": pair, "variant": args.variant, "batch_size": args.batch_size, **row})
             print(f"pair {pair} {setting:7s} {row['ms_per_step']:6.1f} ms a step, "
@@ -109,18 +107,16 @@ def main(argv: list[str] | None = None) -> pd.DataFrame | None:
                   f"system CPU a step, peak RSS {row['peak_rss_mb']:.0f} MB", flush=True)
     table = pd.DataFrame(rows)
     by_pair = table.pivot(index="pair", columns="setting", values="ms_per_step")
-    ratios = by_pair["kept"] / by_pair["default"]
-    p_value = stats.wilcoxon(by_pair["kept"], by_pair["default"]).pvalue if len(ratios) >= 5 else float("nan")
-    table["median_ratio_kept_over_default"] = ratios.median()
-    below = int((ratios < 1).sum())
-    table["pairs_below_1"] = below
-    table["wilcoxon_p"] = p_value
+    ratios = paired_ratios(by_pair["kept"], by_pair["default"])
+    table["median_ratio_kept_over_default"] = ratios.median
+    table["pairs_below_1"] = ratios.below_1
+    table["wilcoxon_p"] = ratios.wilcoxon_p
     medians = table.groupby("setting")[["ms_per_step", "page_faults_per_step", "system_cpu_ms_per_step",
                                         "peak_rss_mb"]].median()
     print(medians.round(1).to_string())
-    print(f"kept / default step time: {ratios.median():.3f} (median of {len(ratios)} pairs; "
-          f"{ratios.min():.3f}-{ratios.max():.3f}; {below} below 1; "
-          f"Wilcoxon signed-rank p = {p_value:.3g})")
+    print(f"kept / default step time: {ratios.median:.3f} (median of {len(by_pair)} pairs; "
+          f"{ratios.low:.3f}-{ratios.high:.3f}; {ratios.below_1} below 1; "
+          f"Wilcoxon signed-rank p = {ratios.wilcoxon_p:.3g})")
     write_csv(table, Path(args.out) / "heap_settings.csv")
     return table
 

@@ -24,7 +24,7 @@ import torch
 from torch import nn
 
 from bench.aggregate import write_csv
-from bench.perf import seeded_networks
+from bench.perf import random_images, seeded_networks
 from models.infogan import InfoGANStep, TrainConfig
 
 
@@ -50,7 +50,7 @@ def build_step(precision: str, batch_size: int, joint: bool) -> InfoGANStep:
 
 def images_per_second(precision: str, steps: int, repeats: int, batch_size: int) -> dict[str, list[float]]:
     """images/s of each way, one value per repeat (after 5 warm-up steps each)."""
-    data = torch.randint(0, 256, (60000, 1, 28, 28), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
+    data = random_images("mnist", 60000)
     ways = {"two calls": build_step(precision, batch_size, joint=False),
             "one call": build_step(precision, batch_size, joint=True)}
     index_rng, latent_rng = torch.Generator().manual_seed(0), torch.Generator().manual_seed(0)

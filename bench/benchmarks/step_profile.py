@@ -38,8 +38,8 @@ from torch.profiler import ProfilerActivity, profile
 from torch.utils.flop_counter import FlopCounterMode
 
 from bench.aggregate import write_csv
-from bench.perf import (MATMUL_DTYPES, PerfConfig, floor_images_per_s, matmul_gflops, recipe_flops_per_image,
-                        toolkit_loop)
+from bench.perf import (MATMUL_DTYPES, PerfConfig, floor_images_per_s, matmul_gflops, random_images,
+                        recipe_flops_per_image, toolkit_loop)
 from models.infogan import default_precision
 
 COMPUTE_KINDS = ("matrix products", "convolution forward", "convolution backward")
@@ -74,7 +74,7 @@ class StepProfile:
 def profile_step(precision: str, steps: int, batch_size: int = 128, peak_size: int | None = None) -> StepProfile:
     """Profile ``steps`` steps one at a time, timing a ``peak_size`` product (default: the peak's
     2,048) after each, and count one step's FLOPs by kind."""
-    images = torch.randint(0, 256, (60000, 1, 28, 28), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
+    images = random_images("mnist", 60000)
     cpu = torch.device("cpu")
     one_step = toolkit_loop(PerfConfig(batch_size=batch_size), f"toolkit-{precision}+fused", images, cpu)
     for _ in range(5):
