@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from bench.benchmarks.core_split import collect, main, steps_in_window
+from models.infogan import default_precision
 
 
 def test_only_steps_run_wholly_while_every_child_was_timing_count():
@@ -34,6 +35,7 @@ def test_one_pair_times_both_arms_and_sums_the_side_by_side_rates(tmp_path):
     assert written["median_ratio_split_over_whole"].iloc[0] == pytest.approx(rates["split"] / rates["whole"])
     assert written["wilcoxon_p"].isna().all()  # one pair: no test
     first = written.iloc[0]
+    assert first["floor_precision"] == default_precision(torch.device("cpu"))  # bench perf's floor
     assert first["peak_gflops_min"] <= first["peak_gflops"] <= first["peak_gflops_max"]
     for arm in ("whole", "split"):
         assert first[f"share_of_floor_{arm}"] == pytest.approx(rates[arm] / first["floor_images_per_s"])

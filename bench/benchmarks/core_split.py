@@ -22,8 +22,9 @@ clock).
 ``--pairs`` pairs of the two arms, the order alternating from pair to pair so that drift in the
 machine's speed hits both alike. The summary gives the pairs' median ratio of the rates (split
 over whole), how many pairs are above 1, and the two-sided Wilcoxon signed-rank p-value of the
-paired rates (scipy.stats.wilcoxon; from 5 pairs). For scale it reads the fp32 matmul peak on
-the whole arm's threads (``bench perf``'s product, ``--peak-size``) before the first pair and
+paired rates (scipy.stats.wilcoxon; from 5 pairs). For scale it reads the matmul peak at the
+CPU's default precision (bf16 where bf16 is native, fp32 elsewhere, as ``bench perf``'s floor)
+on the whole arm's threads (``bench perf``'s product, ``--peak-size``) before the first pair and
 after each pair, and gives each arm's median rate as a share of the floor at the median peak
 (``bench perf``'s floor: the peak over the paper recipe's FLOPs per image). Writes
 ``<out>/core_split.csv``, one row per child.
@@ -45,8 +46,9 @@ import torch
 
 from bench.aggregate import write_csv
 from bench.benchmarks.paired import in_turn, paired_ratios
-from bench.perf import (PerfConfig, default_variant, floor_images_per_s, matmul_gflops, random_images,
-                        recipe_flops_per_image, variant_loop)
+from bench.perf import (MATMUL_DTYPES, PerfConfig, default_variant, floor_images_per_s, matmul_gflops,
+                        random_images, recipe_flops_per_image, variant_loop)
+from models.infogan import default_precision
 
 ARMS = ("whole", "split")
 WARMUP = 5
@@ -70,13 +72,13 @@ def time_steps(variant: str, steps: int, batch_size: int, images: int) -> dict[s
     return {"threads": torch.get_num_threads(), "spans": spans}
 
 
-def fp32_peak(threads: int, size: int) -> float:
-    """``bench perf``'s fp32 matmul peak (GFLOP/s) on ``threads`` torch threads; this process's
-    thread count is restored afterwards."""
+def matmul_peak(precision: str, threads: int, size: int) -> float:
+    """``bench perf``'s matmul peak (GFLOP/s) at ``precision`` on ``threads`` torch threads; this
+    process's thread count is restored afterwards."""
     before = torch.get_num_threads()
     torch.set_num_threads(threads)
     try:
-        return matmul_gflops(torch.device("cpu"), torch.float32, size)
+        return matmul_gflops(torch.device("cpu"), MATMUL_DTYPES[precision], size)
     finally:
         torch.set_num_threads(before)
 
@@ -160,7 +162,8 @@ def main(argv: list[str] | None = None) -> pd.DataFrame | None:
         parser.error(f"--side-by-side must be at least 2 and divide --threads ({args.threads})")
 
     flops = recipe_flops_per_image("mnist", args.batch_size, torch.device("cpu"))
-    peaks = [fp32_peak(args.threads, args.peak_size)]
+    precision = default_precision(torch.device("cpu"))  # bf16 exactly where bf16 is native
+    peaks = [matmul_peak(precision, args.threads, args.peak_size)]
     rows = []
     for pair in range(args.pairs):
         for arm in in_turn(ARMS, pair):
@@ -170,7 +173,7 @@ def main(argv: list[str] | None = None) -> pd.DataFrame | None:
             steps = ", ".join(f"{row['ms_per_step']:.0f}" for row in arm_rows)
             print(f"pair {pair} {arm:5s} {rate:6.1f} images/s in all ({len(arm_rows)} x "
                   f"{arm_rows[0]['threads']} threads; ms a step: {steps})", flush=True)
-        peaks.append(fp32_peak(args.threads, args.peak_size))
+        peaks.append(matmul_peak(precision, args.threads, args.peak_size))
     table = pd.DataFrame(rows)
     rates = table.groupby(["pair", "arm"])["images_per_s"].sum().unstack("arm")
     ratios = paired_ratios(rates["split"], rates["whole"])
@@ -180,10 +183,11 @@ def main(argv: list[str] | None = None) -> pd.DataFrame | None:
     peak = statistics.median(peaks)
     floor = floor_images_per_s(peak, flops)
     table["peak_gflops"], table["peak_gflops_min"], table["peak_gflops_max"] = peak, min(peaks), max(peaks)
+    table["floor_precision"] = precision
     table["floor_images_per_s"] = floor
     for arm in ARMS:
         table[f"share_of_floor_{arm}"] = rates[arm].median() / floor
-    print(f"fp32 matmul peak on {args.threads} threads {peak:.0f} GFLOP/s (median of {len(peaks)} readings, "
+    print(f"{precision} matmul peak on {args.threads} threads {peak:.0f} GFLOP/s (median of {len(peaks)} readings, "
           f"{min(peaks):.0f}-{max(peaks):.0f}): floor {floor:.0f} images/s at {flops / 1e6:.0f} MFLOP an image")
     print(f"images/s in all, median of {len(rates)} pairs: whole {rates['whole'].median():.1f} "
           f"({rates['whole'].median() / floor:.1%} of the floor), split {rates['split'].median():.1f} "
