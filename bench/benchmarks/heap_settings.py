@@ -1,6 +1,6 @@
 """The training step on the CPU with glibc's default heap settings and with freed memory kept.
 
-    python -m bench.benchmarks.heap_settings [--pairs 6] [--steps 30] [--variant toolkit-fp32+fused]
+    python -m bench.benchmarks.heap_settings [--pairs 6] [--steps 30] [--variant <the CPU's default path>]
         [--batch-size 128] [--out results/bench_heap_settings]
 
 :func:`models.host_heap.keep_freed_memory` changes a process-wide setting that cannot be
@@ -34,7 +34,7 @@ import torch
 
 from bench.aggregate import write_csv
 from bench.benchmarks.paired import in_turn, paired_ratios
-from bench.perf import PerfConfig, random_images, variant_loop
+from bench.perf import PerfConfig, default_variant, random_images, variant_loop
 from models.host_heap import ENV_SWITCH, keep_freed_memory
 
 SETTINGS = ("default", "kept")
@@ -86,8 +86,8 @@ def main(argv: list[str] | None = None) -> pd.DataFrame | None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--pairs", type=int, default=6)
     parser.add_argument("--steps", type=int, default=30, help="timed steps per child (default 30)")
-    parser.add_argument("--variant", default="toolkit-fp32+fused",
-                        help="a bench perf variant (default toolkit-fp32+fused)")
+    parser.add_argument("--variant", default=default_variant(torch.device("cpu")),
+                        help="a bench perf variant (default: the CPU's default path)")
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--images", type=int, default=10_000, help="random images to draw batches from")
     parser.add_argument("--out", default="results/bench_heap_settings")
