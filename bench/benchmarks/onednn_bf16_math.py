@@ -41,7 +41,7 @@ import torch.nn.functional as F
 
 from bench.aggregate import write_csv
 from bench.benchmarks.paired import in_turn
-from bench.perf import PerfConfig, random_images, time_block, variant_loop
+from bench.perf import PerfConfig, random_images, time_block, variant_loop, variant_settings
 from models.host_heap import keep_freed_memory
 from models.infogan import native_bf16
 
@@ -162,15 +162,14 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
         ms = group.set_index("onednn_fp32_precision")["ms"]
         print(f"  D's fully connected layer, {name}: {ms['ieee']:.2f} ms, with the setting {ms['bf16']:.2f} ms")
     write_csv(products, Path(args.out) / "onednn_bf16_math_products.csv")
-    arms = ARMS if native_bf16(CPU) else ARMS[:2]
+    arms = tuple(arm for arm in ARMS if native_bf16(CPU) or variant_settings(arm.variant)["precision"] != "bf16")
     if len(arms) < len(ARMS):
         print("bf16 is not native on this CPU: the autocast loop is left out")
     rates = time_arms(arms, args.blocks, args.steps, args.batch_size, args.images)
-    fp32 = statistics.median(rates["fp32"])
+    medians = {name: statistics.median(values) for name, values in rates.items()}
     rows = [{"arm": arm.name, "variant": arm.variant, "onednn_fp32_precision": arm.onednn_fp32_precision,
-             "images_per_s": statistics.median(rates[arm.name]), "min_images_per_s": min(rates[arm.name]),
-             "max_images_per_s": max(rates[arm.name]),
-             "ratio_to_fp32": statistics.median(rates[arm.name]) / fp32, **effects,
+             "images_per_s": medians[arm.name], "min_images_per_s": min(rates[arm.name]),
+             "max_images_per_s": max(rates[arm.name]), "ratio_to_fp32": medians[arm.name] / medians["fp32"], **effects,
              "threads": torch.get_num_threads(), "batch_size": args.batch_size, "blocks": args.blocks,
              "steps": args.steps} for arm in arms]
     table = pd.DataFrame(rows)
