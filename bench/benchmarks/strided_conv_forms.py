@@ -125,14 +125,16 @@ def mnist_roles(batch_size: int = 128) -> list[LayerRole]:
     return roles
 
 
-def _tensors(role: LayerRole) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def role_tensors(role: LayerRole) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Random fp32 input, weight and bias of the role's shapes, requiring the gradients it takes."""
     generator = torch.Generator().manual_seed(0)
     x = torch.randn(role.input_shape, generator=generator).requires_grad_(role.input_grad)
     weight = (0.02 * torch.randn(role.weight_shape, generator=generator)).requires_grad_(role.weight_grad)
     return x, weight, torch.zeros(role.out_channels).requires_grad_(role.weight_grad)
 
 
-def _milliseconds_per_call(form: Form, tensors: tuple[torch.Tensor, ...], calls: int) -> float:
+def milliseconds_per_call(form: Form, tensors: tuple[torch.Tensor, ...], calls: int) -> float:
+    """ms per call of ``form`` under bf16 autocast, forward and the backward pass its role takes."""
     def call() -> None:
         with torch.autocast("cpu", torch.bfloat16):
             out = form(*tensors)
@@ -147,9 +149,9 @@ def _milliseconds_per_call(form: Form, tensors: tuple[torch.Tensor, ...], calls:
 
 def time_role(role: LayerRole, calls: int, repeats: int) -> dict[str, object]:
     """Median ms per call of each form and the median and range of the per-repeat ratios."""
-    tensors = _tensors(role)
+    tensors = role_tensors(role)
     standard, space_to_depth = role.forms()
-    pairs = [(_milliseconds_per_call(standard, tensors, calls), _milliseconds_per_call(space_to_depth, tensors, calls))
+    pairs = [(milliseconds_per_call(standard, tensors, calls), milliseconds_per_call(space_to_depth, tensors, calls))
              for _ in range(repeats)]
     ratios = [a / b for a, b in pairs]
     return {"layer": role.name, "input": "x".join(map(str, role.input_shape)),
