@@ -37,8 +37,8 @@ from torch import nn
 
 from bench.aggregate import write_csv
 from bench.benchmarks.paired import in_turn, paired_ratios
-from bench.benchmarks.strided_conv_forms import (LayerRole, conv_standard, milliseconds_per_call, mnist_roles,
-                                                 role_tensors, upconv_standard)
+from bench.benchmarks.strided_conv_forms import (Form, LayerRole, conv_standard, milliseconds_per_call,
+                                                 mnist_roles, role_tensors, upconv_standard)
 from bench.perf import random_images, seeded_networks, time_block
 from models.infogan import InfoGANStep, TrainConfig
 
@@ -180,8 +180,8 @@ def thin_roles(batch_size: int) -> list[LayerRole]:
             if (role.out_channels if role.transposed else role.input_shape[1]) == 1]
 
 
-def role_forms(role: LayerRole) -> dict[str, object]:
-    """PyTorch's form of the role's layer and models.thin_conv's (kernel 4, stride 2, padding 1)."""
+def role_forms(role: LayerRole) -> dict[str, Form]:
+    """PyTorch's form of the role's layer and the thin one (kernel 4, stride 2, padding 1)."""
     if role.transposed:
         return {"standard": upconv_standard, "thin": partial(conv_transpose2d_thin, stride=2, padding=1)}
     return {"standard": conv_standard, "thin": partial(conv2d_thin, stride=2, padding=1)}
