@@ -104,6 +104,27 @@ def test_the_networks_with_thin_layers_compute_what_they_did():
     torch.testing.assert_close(D_thin(G_thin(latent)), D(G(latent)))
 
 
+@pytest.mark.parametrize("wanted", ["input", "weights", "input and weights"])
+@pytest.mark.parametrize("standard_class, thin_class, in_channels, out_channels, shape", LAYERS[:2], ids=IDS[:2])
+def test_each_gradient_the_step_asks_for_alone_is_pytorchs(standard_class, thin_class, in_channels, out_channels,
+                                                          shape, wanted):
+    """The step takes D's first layer's weight gradients without its input gradient (D step) and
+    its input gradient without weight gradients (G step): in float64, whichever gradients are
+    asked for equal PyTorch's, and none is computed for the rest."""
+    results = []
+    for layer in _pair(standard_class, thin_class, in_channels, out_channels, torch.float64):
+        layer.requires_grad_("weights" in wanted)
+        x = torch.randn(shape, dtype=torch.float64, generator=torch.Generator().manual_seed(1))
+        x.requires_grad_("input" in wanted)
+        out = layer(x)
+        out.backward(torch.linspace(-1, 1, out.numel(), dtype=torch.float64).view(out.shape))
+        results.append([x.grad, layer.weight.grad, layer.bias.grad])
+    for a, b in zip(*results):
+        assert (a is None) == (b is None)
+        if a is not None:
+            torch.testing.assert_close(b, a, rtol=1e-10, atol=1e-10)
+
+
 def test_unsupported_settings_are_refused():
     with pytest.raises(ValueError, match="groups"):
         ThinConv2d(2, 4, 4, stride=2, padding=1, groups=2)
