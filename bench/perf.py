@@ -30,6 +30,7 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 from PIL import Image
+from torch import nn
 from torch.utils.data import DataLoader, Dataset
 from torch.utils.flop_counter import FlopCounterMode
 from torchvision.transforms import functional as TF
@@ -275,15 +276,22 @@ def reference_loop(config: PerfConfig, images: torch.Tensor, device: torch.devic
     return one
 
 
-def toolkit_loop(config: PerfConfig, variant: str, images: torch.Tensor, device: torch.device):
+def toolkit_loop(config: PerfConfig, variant: str, images: torch.Tensor, device: torch.device,
+                 adapt_networks: Callable[[nn.Module, nn.Module], None] | None = None):
     """The toolkit's step on index-drawn batches of the on-device uint8 dataset (with ``+x<K>``,
-    K copies stacked, each drawing its own batch and latent)."""
+    K copies stacked, each drawing its own batch and latent). ``adapt_networks(G, D)``, for one
+    copy only, may change the seeded networks in place before the step is built (a benchmark
+    swapping in other forms of their layers)."""
     copies = variant_copies(variant)
+    if adapt_networks is not None and copies != 1:
+        raise ValueError("adapt_networks applies to one copy, not to stacked ones")
     train = replace(SUITES[config.suite].profiles["paper"].train, batch_size=config.batch_size,
                     **variant_settings(variant))
     data = images.to(device)
     if copies == 1:
         suite, G, D = seeded_networks(config.suite, device)
+        if adapt_networks is not None:
+            adapt_networks(G, D)
         step = InfoGANStep(suite.latent, G, D, train, device)
         rng = torch.Generator(device=device).manual_seed(0)
         shape = (config.batch_size,)

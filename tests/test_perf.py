@@ -8,8 +8,9 @@ import pandas as pd
 import pytest
 import torch
 
-from bench.perf import (CUDA_VARIANTS, PerfConfig, default_variant, default_variants, run_perf, step_flops_per_image,
-                        summary_lines, variant_copies, variant_name, variant_settings)
+from bench.perf import (CUDA_VARIANTS, PerfConfig, default_variant, default_variants, random_images, run_perf,
+                        step_flops_per_image, summary_lines, toolkit_loop, variant_copies, variant_name,
+                        variant_settings)
 from bench.suites import SUITES
 from models.infogan import EmulatedBf16Warning, default_precision
 from models.trainer import Trainer
@@ -260,3 +261,13 @@ def test_bf16_on_a_device_that_emulates_it_warns(monkeypatch):
         warnings.simplefilter("error", EmulatedBf16Warning)
         Trainer(SUITE.latent, SUITE.network, replace(config, precision="fp32"),
                 torch.zeros(16, 1, 28, 28, dtype=torch.uint8), torch.device("cpu"), seed=0)
+
+
+def test_networks_are_adapted_for_one_copy_and_refused_for_stacked_ones():
+    seen = []
+    toolkit_loop(PerfConfig(batch_size=4), "toolkit-fp32", random_images("mnist", 8), torch.device("cpu"),
+                 lambda G, D: seen.append((type(G).__name__, type(D).__name__)))
+    assert seen == [("Generator", "Discriminator")]
+    with pytest.raises(ValueError, match="one copy"):
+        toolkit_loop(PerfConfig(batch_size=4), "toolkit-fp32+x2", random_images("mnist", 8), torch.device("cpu"),
+                     lambda G, D: None)

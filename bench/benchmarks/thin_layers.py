@@ -39,9 +39,9 @@ from bench.aggregate import write_csv
 from bench.benchmarks.paired import in_turn, paired_ratios
 from bench.benchmarks.strided_conv_forms import (Form, LayerRole, conv_standard, milliseconds_per_call,
                                                  mnist_roles, role_tensors, upconv_standard)
-from bench.perf import random_images, seeded_networks, time_block
-from models.infogan import InfoGANStep, TrainConfig
+from bench.perf import PerfConfig, random_images, time_block, toolkit_loop
 
+CPU = torch.device("cpu")
 FORMS = ("standard", "thin")
 
 
@@ -221,34 +221,21 @@ def use_thin_layers(generator: nn.Module, discriminator: nn.Module) -> None:
     discriminator.body[0] = thin_copy(discriminator.body[0])
 
 
-def build_step(precision: str, batch_size: int, thin_layers: bool) -> InfoGANStep:
-    """The MNIST step with fused Adam on the CPU, from seed 0's weights, with either kind of layer."""
-    device = torch.device("cpu")
-    suite, G, D = seeded_networks("mnist", device)
-    if thin_layers:
-        use_thin_layers(G, D)
-    return InfoGANStep(suite.latent, G, D,
-                       TrainConfig(batch_size=batch_size, precision=precision, fused_optimizer=True), device)
-
-
 def time_steps(precision: str, batch_size: int, steps: int, pairs: int) -> pd.DataFrame:
-    """One row per pair: the images/s of a ``steps``-step block of each step."""
-    data = random_images("mnist", 60000)
-    built = {form: build_step(precision, batch_size, thin_layers=form == "thin") for form in FORMS}
-    index_rng, latent_rng = torch.Generator().manual_seed(0), torch.Generator().manual_seed(0)
-
-    def one_step(step: InfoGANStep) -> None:
-        step(data[torch.randint(len(data), (batch_size,), generator=index_rng)], latent_rng)
-
-    for step in built.values():
+    """One row per pair: the images/s of a ``steps``-step block of ``bench perf``'s toolkit loop
+    (fused Adam, ``precision``) with PyTorch's layers and with the thin ones."""
+    config, variant = PerfConfig(batch_size=batch_size), f"toolkit-{precision}+fused"
+    data = random_images(config.suite, 60000)
+    loops = {form: toolkit_loop(config, variant, data, CPU, use_thin_layers if form == "thin" else None)
+             for form in FORMS}
+    for loop in loops.values():
         for _ in range(5):
-            one_step(step)
+            loop()
     rows = []
     for pair in range(pairs):
         row = {"pair": pair}
         for form in in_turn(FORMS, pair):
-            seconds = time_block(partial(one_step, built[form]), steps, torch.device("cpu"))
-            row[f"{form}_images_per_s"] = steps * batch_size / seconds
+            row[f"{form}_images_per_s"] = steps * batch_size / time_block(loops[form], steps, CPU)
         rows.append(row)
     return pd.DataFrame(rows)
 
