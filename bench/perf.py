@@ -277,14 +277,16 @@ def reference_loop(config: PerfConfig, images: torch.Tensor, device: torch.devic
 
 
 def toolkit_loop(config: PerfConfig, variant: str, images: torch.Tensor, device: torch.device,
-                 adapt_networks: Callable[[nn.Module, nn.Module], None] | None = None):
+                 adapt_networks: Callable[[nn.Module, nn.Module], None] | None = None,
+                 adapt_step: Callable[[InfoGANStep], None] | None = None):
     """The toolkit's step on index-drawn batches of the on-device uint8 dataset (with ``+x<K>``,
-    K copies stacked, each drawing its own batch and latent). ``adapt_networks(G, D)``, for one
-    copy only, may change the seeded networks in place before the step is built (a benchmark
-    swapping in other forms of their layers)."""
+    K copies stacked, each drawing its own batch and latent); each call returns what the step
+    returns. For one copy only, ``adapt_networks(G, D)`` may change the seeded networks in place
+    before the step is built (a benchmark swapping in other forms of their layers), and
+    ``adapt_step(step)`` the step once built (a benchmark replacing its optimisers)."""
     copies = variant_copies(variant)
-    if adapt_networks is not None and copies != 1:
-        raise ValueError("adapt_networks applies to one copy, not to stacked ones")
+    if (adapt_networks is not None or adapt_step is not None) and copies != 1:
+        raise ValueError("adapt_networks and adapt_step apply to one copy, not to stacked ones")
     train = replace(SUITES[config.suite].profiles["paper"].train, batch_size=config.batch_size,
                     **variant_settings(variant))
     data = images.to(device)
@@ -293,6 +295,8 @@ def toolkit_loop(config: PerfConfig, variant: str, images: torch.Tensor, device:
         if adapt_networks is not None:
             adapt_networks(G, D)
         step = InfoGANStep(suite.latent, G, D, train, device)
+        if adapt_step is not None:
+            adapt_step(step)
         rng = torch.Generator(device=device).manual_seed(0)
         shape = (config.batch_size,)
     else:
@@ -302,9 +306,9 @@ def toolkit_loop(config: PerfConfig, variant: str, images: torch.Tensor, device:
         shape = (copies, config.batch_size)
     index_rng = torch.Generator(device=device).manual_seed(0)
 
-    def one() -> None:
+    def one() -> torch.Tensor:
         index = torch.randint(len(data), shape, device=device, generator=index_rng)
-        step(data[index], rng)
+        return step(data[index], rng)
 
     return one
 

@@ -263,11 +263,15 @@ def test_bf16_on_a_device_that_emulates_it_warns(monkeypatch):
                 torch.zeros(16, 1, 28, 28, dtype=torch.uint8), torch.device("cpu"), seed=0)
 
 
-def test_networks_are_adapted_for_one_copy_and_refused_for_stacked_ones():
+def test_networks_and_step_are_adapted_for_one_copy_and_refused_for_stacked_ones():
     seen = []
-    toolkit_loop(PerfConfig(batch_size=4), "toolkit-fp32", random_images("mnist", 8), torch.device("cpu"),
-                 lambda G, D: seen.append((type(G).__name__, type(D).__name__)))
-    assert seen == [("Generator", "Discriminator")]
-    with pytest.raises(ValueError, match="one copy"):
-        toolkit_loop(PerfConfig(batch_size=4), "toolkit-fp32+x2", random_images("mnist", 8), torch.device("cpu"),
-                     lambda G, D: None)
+    loop = toolkit_loop(PerfConfig(batch_size=4), "toolkit-fp32", random_images("mnist", 8), torch.device("cpu"),
+                        lambda G, D: seen.append((type(G).__name__, type(D).__name__)),
+                        lambda step: seen.append(type(step).__name__))
+    assert seen == [("Generator", "Discriminator"), "InfoGANStep"]
+    stats = loop()  # what the step returns: loss_d, loss_g, loss_q and the mean log Q of each code
+    assert stats.shape == (3 + len(SUITE.latent.codes),) and torch.isfinite(stats).all()
+    for hooks in ((lambda G, D: None, None), (None, lambda step: None)):
+        with pytest.raises(ValueError, match="one copy"):
+            toolkit_loop(PerfConfig(batch_size=4), "toolkit-fp32+x2", random_images("mnist", 8), torch.device("cpu"),
+                         *hooks)

@@ -107,6 +107,14 @@ class Bf16CopyAdam:
 WAYS = ("autocast casts", "bf16 copies")
 
 
+def use_bf16_copies(step: InfoGANStep, compile: bool = True) -> None:
+    """Replace, in place, both optimisers of a built step by Bf16CopyAdam with the step's learning
+    rates and betas (its update compiled unless ``compile`` is False)."""
+    config, betas = step.config, (step.config.beta1, step.config.beta2)
+    step.opt_g = Bf16CopyAdam(step.generator, config.lr_g, betas, compile=compile)
+    step.opt_d = Bf16CopyAdam(step.discriminator, config.lr_d, betas, compile=compile)
+
+
 def build_step(way: str, batch_size: int, compile: bool = True) -> InfoGANStep:
     """The MNIST paper-recipe step in bf16 on the CPU (seeded weights): with fused Adam
     (``autocast casts``) or with both optimisers replaced by Bf16CopyAdam (``bf16 copies``,
@@ -116,9 +124,7 @@ def build_step(way: str, batch_size: int, compile: bool = True) -> InfoGANStep:
     config = TrainConfig(batch_size=batch_size, precision="bf16", fused_optimizer=True)
     step = InfoGANStep(suite.latent, G, D, config, device)
     if way == "bf16 copies":
-        betas = (config.beta1, config.beta2)
-        step.opt_g = Bf16CopyAdam(G, config.lr_g, betas, compile=compile)
-        step.opt_d = Bf16CopyAdam(D, config.lr_d, betas, compile=compile)
+        use_bf16_copies(step, compile)
     return step
 
 
