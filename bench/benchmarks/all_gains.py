@@ -33,9 +33,9 @@ import torch
 
 from bench.aggregate import write_csv
 from bench.benchmarks.bf16_weight_copies import use_bf16_copies
-from bench.benchmarks.paired import in_turn, paired_ratios
+from bench.benchmarks.paired import paired_ratios, rates_in_rounds
 from bench.benchmarks.thin_layers import use_thin_layers
-from bench.perf import PerfConfig, random_images, time_block, toolkit_loop
+from bench.perf import PerfConfig, random_images, toolkit_loop
 
 CPU = torch.device("cpu")
 
@@ -84,18 +84,6 @@ def check_steps(loops: dict, steps: int) -> pd.DataFrame:
                          for name, out in outputs.items()])
 
 
-def time_rounds(loops: dict, steps: int, rounds: int, batch_size: int) -> pd.DataFrame:
-    """One row per round: the images/s of one ``steps``-step block of each loop, in turn."""
-    names = tuple(loops)
-    rows = []
-    for round_ in range(rounds):
-        row = {"round": round_}
-        for name in in_turn(names, round_):
-            row[name] = steps * batch_size / time_block(loops[name], steps, CPU)
-        rows.append(row)
-    return pd.DataFrame(rows)
-
-
 def summarise(rounds: pd.DataFrame, checks: pd.DataFrame) -> pd.DataFrame:
     """A row per way: median images/s and range, the paired ratio to the default step, and the
     output differences of the check."""
@@ -129,7 +117,7 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
         parser.error("--rounds, --steps and --check-steps must be at least 1")
     loops = build_loops(WAYS, args.batch_size, random_images("mnist", 60000), compile=not args.eager_update)
     checks = check_steps(loops, args.check_steps)
-    rounds = time_rounds(loops, args.steps, args.rounds, args.batch_size)
+    rounds = rates_in_rounds(loops, args.steps, args.rounds, args.batch_size, CPU)
     table = summarise(rounds, checks)
     update = "op by op" if args.eager_update else "compiled"
     table["copies_update"] = update

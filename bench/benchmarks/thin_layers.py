@@ -36,10 +36,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from bench.aggregate import write_csv
-from bench.benchmarks.paired import in_turn, paired_ratios
+from bench.benchmarks.paired import in_turn, paired_ratios, rates_in_rounds
 from bench.benchmarks.strided_conv_forms import (Form, LayerRole, conv_standard, milliseconds_per_call,
                                                  mnist_roles, role_tensors, upconv_standard)
-from bench.perf import PerfConfig, random_images, time_block, toolkit_loop
+from bench.perf import PerfConfig, random_images, toolkit_loop
 
 CPU = torch.device("cpu")
 FORMS = ("standard", "thin")
@@ -231,13 +231,8 @@ def time_steps(precision: str, batch_size: int, steps: int, pairs: int) -> pd.Da
     for loop in loops.values():
         for _ in range(5):
             loop()
-    rows = []
-    for pair in range(pairs):
-        row = {"pair": pair}
-        for form in in_turn(FORMS, pair):
-            row[f"{form}_images_per_s"] = steps * batch_size / time_block(loops[form], steps, CPU)
-        rows.append(row)
-    return pd.DataFrame(rows)
+    rounds = rates_in_rounds(loops, steps, pairs, batch_size, CPU)
+    return rounds.rename(columns={"round": "pair", **{form: f"{form}_images_per_s" for form in FORMS}})
 
 
 def summarise_steps(blocks: pd.DataFrame, precision: str) -> pd.DataFrame:
